@@ -1,0 +1,19 @@
+# murad: the MuRAD study (18 CNNs on MURA, study-level abnormality detection, CAM) as a Snakemake workflow.
+# This file only includes the stages; see README.md for the DAG and workflow/rules/ for each stage.
+from snakemake.utils import min_version
+
+min_version("9.27")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/split.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

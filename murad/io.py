@@ -1,0 +1,35 @@
+"""Writing outputs all-or-nothing: a failed job leaves no half-written file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+
+@contextmanager
+def staged_outputs(*paths: str | Path):
+    """Yield temporary paths beside ``paths``; move them all into place only if the block succeeds."""
+    targets = [Path(p) for p in paths]
+    staged = [t.with_name(f".{t.name}.partial") for t in targets]
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield staged
+        for tmp, target in zip(staged, targets, strict=True):
+            os.replace(tmp, target)
+    finally:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """CSV with fixed formatting (LF line ends, no index) so re-runs give byte-identical files."""
+    frame.to_csv(path, index=False, lineterminator="\n")
+
+
+def write_json(data, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,21 @@
+# Stage 1: synthesise the built-in MURA-v1.1 (dataset.source: synthetic) or use a real download (source: mura),
+# whose four index CSVs are then plain inputs of the verification stage.
+
+if config["dataset"]["source"] == "synthetic":
+
+    rule synthesize_mura:
+        output:
+            **mura_index_files(),
+            lesions=f"{DATA_ROOT}/lesions.csv",
+        params:
+            root=lambda wildcards, output: dataset_root(output.lesions),
+            settings=config["synthetic"],
+        threads: 2
+        conda:
+            "../../envs/murad.yaml"
+        log:
+            "results/logs/synthesize_mura.log",
+        benchmark:
+            "results/benchmarks/synthesize_mura.tsv"
+        script:
+            "../scripts/synthesize_mura.py"
