@@ -1,0 +1,55 @@
+"""Shared fixtures: a small synthetic MURA-v1.1 made once per session, and running the real Snakemake."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from murad.synthetic import SyntheticSettings, generate
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SMALL = SyntheticSettings(seed=3, train_studies=40, valid_studies=30)
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    result = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 900):
+    """Run the project's Snakefile in ``workdir`` with ``config`` (default: the repository's) as config.yaml."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else default_config()))
+    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def small_mura(tmp_path_factory) -> Path:
+    """A small synthetic MURA-v1.1 (do not modify: copy it with ``mura_copy``)."""
+    root = tmp_path_factory.mktemp("small_mura")
+    generate(root, SMALL, workers=2)
+    return root
+
+
+@pytest.fixture
+def mura_copy(small_mura, tmp_path) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(small_mura, root)
+    return root
