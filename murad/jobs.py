@@ -51,3 +51,38 @@ def split(images_csv: str, fraction: float, seed: int, tune_on: str, outputs: di
     for name, table in tables.items():
         log.info("%s: %d images, %d studies, %d patients", name, len(table), table["study"].nunique(),
                  table["patient"].nunique())
+
+
+def cache_images(table_csv: str, root: str, size: int, out_path: str, workers: int = 1) -> None:
+    """Decode and resize one split's images once into a memory-mappable uint8 cache shared by every model."""
+    import pandas as pd
+
+    from .data import build_cache
+
+    started = time.perf_counter()
+    table = pd.read_csv(table_csv)
+    build_cache(table, root, size, out_path, workers=workers)
+    seconds = time.perf_counter() - started
+    log.info("cached %d images of %s at %d px in %.1f s (%.0f images/s)", len(table), table_csv, size, seconds,
+             len(table) / max(seconds, 1e-9))
+
+
+def train(model: str, settings: dict, tables: dict[str, str], caches: dict[str, str], out_dir: str,
+          hub_dir: str, threads: int = 1) -> None:
+    """Train one model from the split tables and their image caches (resumes from its checkpoint if there is one)."""
+    import pandas as pd
+
+    from .data import open_cache
+    from .train import TrainSettings, train_model
+
+    frames = {name: pd.read_csv(path) for name, path in tables.items()}
+    arrays = {name: open_cache(caches[name], len(frames[name])) for name in ("train", "tune")}
+    train_model(model, TrainSettings.from_dict(settings), frames["train"], arrays["train"], frames["tune"],
+                arrays["tune"], out_dir, hub_dir=hub_dir, threads=threads)
+
+
+def stage_weights(models: list[str], hub_dir: str) -> None:
+    from .models import stage_weights as download
+
+    for model in models:
+        log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))

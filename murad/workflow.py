@@ -10,6 +10,7 @@ from .config import ConfigError
 from .mura import MuraFormatError
 
 EXPECTED_ERRORS = (MuraFormatError, ConfigError, FileNotFoundError)
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: what a shell reports for a job ended by SIGTERM
 
 
 def setup_logging(log_path: str | None = None) -> None:
@@ -21,9 +22,19 @@ def setup_logging(log_path: str | None = None) -> None:
 
 def run_job(snakemake, job: Callable[..., object], **kwargs) -> None:
     """Run ``job(**kwargs)`` for a Snakemake ``script:``; bad input ends it with one line naming the file or key."""
-    setup_logging(snakemake.log[0] if snakemake.log else None)
+    run_logged(job, snakemake.log[0] if snakemake.log else None, **kwargs)
+
+
+def run_logged(job: Callable[..., object], log_path: str | None, **kwargs) -> None:
+    """Run ``job(**kwargs)`` logging to ``log_path``; exit 1 on bad input, 143 when stopped by SIGTERM (resumable)."""
+    setup_logging(log_path)
+    from .train import Preempted
+
     try:
         job(**kwargs)
     except EXPECTED_ERRORS as error:
         logging.getLogger("murad").error("%s", error)
         sys.exit(1)
+    except Preempted as stop:
+        logging.getLogger("murad").warning("%s; checkpoint saved, run the same command again to resume", stop)
+        sys.exit(PREEMPTED_EXIT_CODE)

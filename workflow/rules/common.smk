@@ -1,10 +1,16 @@
 # Configuration checks and input functions shared by every stage.
 from pathlib import Path
 
-from murad.config import validate_config
+from murad.config import ConfigError, validate_config
+from murad.models import available_models, weights_file
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 
 validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
+
+MODELS = sorted(config["training"]["models"])
+for _name in MODELS:
+    if _name not in available_models():
+        raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
 
 DATA_ROOT = config["dataset"]["root"].rstrip("/")
 SPLIT_TABLES = {name: f"results/split/{name}.csv" for name in ("train", "tune", "valid")}
@@ -25,9 +31,33 @@ def dataset_root(index_file):
     return str(path.parent.parent if path.parent.name == RELEASE else path.parent)
 
 
+def model_settings(model):
+    """The training settings of one model: the shared defaults with its own overrides (a job's params)."""
+    return {**config["training"]["defaults"], **(config["training"]["models"][model] or {})}
+
+
+def training_inputs(wildcards):
+    size = model_settings(wildcards.model)["image_size"]
+    return {
+        **{f"{name}_table": SPLIT_TABLES[name] for name in ("train", "tune")},
+        **{f"{name}_cache": f"results/cache/{name}_{size}px.npy" for name in ("train", "tune")},
+    }
+
+
+def training_mem_mb(model):
+    """Memory for a training job: VGG (Adam over ~140 M parameters) and ResNeXt-101 need the most."""
+    heavy = model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
+    return 12000 if heavy else 6000
+
+
+def imagenet_weights_file(model):
+    return weights_file(model, config["training"]["hub_dir"])
+
+
 def all_outputs():
     return [
         "results/split/table2.csv",
         "results/split/verification.json",
         *SPLIT_TABLES.values(),
+        *expand("results/models/{model}/model.pt", model=MODELS),
     ]

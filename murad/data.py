@@ -1,0 +1,111 @@
+"""The input pipeline: decode and resize every image once into a uint8 cache, then augment whole batches as tensors.
+
+A cache holds one split at one size: ``N x S x S`` grayscale uint8 in a ``.npy`` file that every model's job
+memory-maps (radiographs are grayscale; RGB files are converted, and the channel is repeated to 3 on the fly).
+Rows follow the split table's rows. Augmentation (the paper's random horizontal flip and rotation up to +-30 degrees)
+runs per batch with ``affine_grid``/``grid_sample``, on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def load_radiograph(path: str | Path, size: int) -> np.ndarray:
+    """One image as ``size x size`` grayscale uint8 (squashed to a square, as the paper resized to 320 x 320)."""
+    with Image.open(path) as picture:
+        return np.asarray(picture.convert("L").resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str | Path, workers: int = 1) -> None:
+    """Decode and resize the images of ``table`` (rows in order) into ``out_path`` (.npy), written all-or-nothing."""
+    root = Path(root)
+    out_path = Path(out_path)
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(table), size, size))
+    try:
+        def fill(index: int) -> None:
+            array[index] = load_radiograph(root / table["path"].iloc[index], size)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(fill, range(len(table))))
+        array.flush()
+        del array
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def open_cache(path: str | Path, expected_rows: int) -> np.ndarray:
+    cache = np.load(path, mmap_mode="r")
+    if cache.shape[0] != expected_rows:
+        raise ValueError(f"{path}: {cache.shape[0]} cached images but the split table has {expected_rows} rows")
+    return cache
+
+
+class BatchAugmenter:
+    """uint8 batches -> normalised float tensors, with random flips and rotations drawn from its own generator."""
+
+    def __init__(self, device: torch.device, rotation_degrees: float = 30.0, hflip: bool = True, seed: int = 0):
+        self.device = device
+        self.rotation = math.radians(rotation_degrees)
+        self.hflip = hflip
+        self.generator = torch.Generator().manual_seed(seed)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+
+    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, S, S) uint8 -> (B, 3, S, S) float, ImageNet mean/std."""
+        images = batch.to(self.device, non_blocking=True).float().div_(255).unsqueeze(1)
+        return (images.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+    def augment(self, batch: torch.Tensor) -> torch.Tensor:
+        images = batch.to(self.device, non_blocking=True).float().div_(255).unsqueeze(1)
+        n = images.shape[0]
+        angle = (torch.rand(n, generator=self.generator) * 2 - 1) * self.rotation
+        flip = torch.ones(n)
+        if self.hflip:
+            flip = torch.where(torch.rand(n, generator=self.generator) < 0.5, -1.0, 1.0)
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros(n)], 1),
+                             torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1).to(self.device)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        return (images.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+    def state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def restore(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled image order of one epoch: a pure function of (seed, epoch), so a resumed run sees the same."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batches(order: np.ndarray, batch_size: int, drop_last: bool) -> list[np.ndarray]:
+    cut = len(order) - len(order) % batch_size if drop_last and len(order) >= batch_size else len(order)
+    return [order[i : i + batch_size] for i in range(0, cut, batch_size)]
+
+
+def take(cache: np.ndarray, indices: np.ndarray, pin: bool = False) -> torch.Tensor:
+    """Rows of a memory-mapped cache as a tensor (read in sorted order, returned in the asked order)."""
+    ordered = np.sort(indices)
+    rows = torch.from_numpy(np.ascontiguousarray(cache[ordered]))
+    position = np.searchsorted(ordered, indices)
+    batch = rows[torch.from_numpy(position)]
+    return batch.pin_memory() if pin else batch

@@ -1,0 +1,83 @@
+"""The model registry: the paper's 18 torchvision models with one logit, CAM layer and head recorded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from murad.models import PAPER_MODELS, WeightsMissingError, build_model, model_spec, weights_file
+
+
+def test_the_paper_has_eighteen_models():
+    assert len(PAPER_MODELS) == len(set(PAPER_MODELS)) == 18
+
+
+@pytest.mark.parametrize("name", PAPER_MODELS)
+def test_every_paper_model_gives_one_logit_and_records_its_cam_layer_and_head(name):
+    torch.manual_seed(0)
+    model = build_model(name, "none", image_size=128).eval()
+    spec = model_spec(name)
+    head = model.get_submodule(spec.head)
+    assert isinstance(head, nn.Linear) and head.out_features == 1
+    features = {}
+    hook = model.get_submodule(spec.cam_layer).register_forward_hook(lambda m, i, o: features.update(out=o))
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 128, 128))
+    hook.remove()
+    assert logits.shape == (2, 1)
+    side = 2 if name == "inception_v3" else 4  # CAM resolution: input / 32 (inception's stem crops more)
+    assert features["out"].shape[-2:] == (side, side)
+    assert spec.gap_linear == (not name.startswith("vgg"))
+
+
+def test_inception_keeps_its_auxiliary_head_only_where_it_fits():
+    small = build_model("inception_v3", "none", image_size=128)
+    assert small.AuxLogits is None
+    large = build_model("inception_v3", "none", image_size=299)
+    assert large.AuxLogits.fc.out_features == 1
+    with pytest.raises(ValueError, match="at least 75 px"):
+        build_model("inception_v3", "none", image_size=64)
+
+
+def test_any_other_torchvision_classifier_can_be_named():
+    model = build_model("resnet18", "none", image_size=64)
+    assert model.fc.out_features == 1
+    spec = model_spec("squeezenet1_1")
+    assert spec.family == "other"
+    with pytest.raises(ValueError, match="not a torchvision classification model"):
+        build_model("resnet9000")
+
+
+def stage(name: str, hub_dir, legacy_densenet_keys: bool = False) -> dict:
+    """Stage an ImageNet-shaped state dict under the file name torchvision's weights API uses."""
+    torch.manual_seed(1)
+    reference = torchvision.models.get_model(name, weights=None).state_dict()
+    state = dict(reference)
+    if legacy_densenet_keys:  # the published DenseNet files name layers 'norm.1' instead of 'norm1'
+        state = {k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): v for k, v in state.items()}
+    path = weights_file(name, hub_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return reference
+
+
+@pytest.mark.parametrize("name, legacy", [("resnet34", False), ("densenet121", True)])
+def test_imagenet_weights_load_from_the_staged_hub_folder(tmp_path, name, legacy):
+    reference = stage(name, tmp_path, legacy)
+    model = build_model(name, "imagenet", hub_dir=tmp_path, image_size=128)
+    head = model_spec(name).head
+    loaded = model.state_dict()
+    for key, value in reference.items():
+        if not key.startswith(head):
+            assert torch.equal(loaded[key], value), key
+    assert model.get_submodule(head).out_features == 1
+
+
+def test_missing_weights_name_the_file_and_the_staging_command(tmp_path):
+    with pytest.raises(WeightsMissingError) as error:
+        build_model("resnet34", "imagenet", hub_dir=tmp_path)
+    message = str(error.value)
+    assert str(weights_file("resnet34", tmp_path)) in message
+    assert "stage_weights" in message and "\n" not in message

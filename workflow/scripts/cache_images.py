@@ -1,0 +1,9 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
+
+from murad.jobs import cache_images
+from murad.workflow import run_job
+
+run_job(snakemake, cache_images, table_csv=snakemake.input.table, root=snakemake.params.root,
+        size=int(snakemake.wildcards.size), out_path=snakemake.output[0], workers=snakemake.threads)
