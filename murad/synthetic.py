@@ -38,6 +38,9 @@ from .mura import (
     paper_table2,
 )
 
+# Bump when the images a seed produces change, so that Snakemake regenerates the data (it is one of the rule's params).
+GENERATOR_VERSION = 2
+
 LESION_KINDS = ("fracture", "hardware", "lytic")
 LESION_COLUMNS = ["path", "kind", "x0", "y0", "x1", "y1", "width", "height"]
 
@@ -82,7 +85,7 @@ ANATOMY: dict[str, list[tuple[float, float, float, float, float]]] = {
 }
 
 # Attenuation per unit length (unit square); metal saturates the film.
-MU_SOFT, MU_CORTEX, MU_MARROW, MU_METAL = 1.1, 13.0, 4.0, 60.0
+MU_SOFT, MU_CORTEX, MU_MARROW, MU_METAL = 1.0, 8.0, 2.5, 60.0
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,8 @@ class SyntheticSettings:
     min_side: int = 90
     max_side: int = 512
     rgb_fraction: float = 0.05
-    abnormal_view_probability: float = 0.7
-    min_box_fraction: float = 0.2
+    abnormal_view_probability: float = 0.9
+    min_box_fraction: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ def _render(plan: ImagePlan, settings: SyntheticSettings, rng: np.random.Generat
     short_side = max(settings.min_side, int(long_side * rng.uniform(0.6, 1.0)))
     width, height = (short_side, long_side) if rng.random() < 0.75 else (long_side, short_side)
 
-    scale = min(width, height) * rng.uniform(0.8, 1.15)
+    scale = min(width, height) * rng.uniform(0.9, 1.2)
     film = _Film(width, height, scale)
     rotation = _rotation(math.radians(rng.uniform(-30, 30)))
     mirror = rng.random() < 0.5
@@ -336,8 +339,8 @@ def _lesioned_bone(kind, rng, film, window, a, b, radius, settings):
         if radius < centre[0] < film.width - radius and radius < centre[1] < film.height - radius:
             break
     if kind == "fracture":
-        gap = radius * rng.uniform(0.3, 0.45)
-        shift = radius * rng.uniform(0.25, 0.5) * rng.choice([-1, 1])
+        gap = radius * rng.uniform(0.8, 1.2)
+        shift = radius * rng.uniform(0.7, 1.2) * rng.choice([-1, 1])
         slope = rng.uniform(-0.6, 0.6)
         jag = radius * 0.18 * np.sin(p / radius * rng.uniform(4, 7) + rng.uniform(0, 6.3))
         line = t0 + slope * p + jag
@@ -353,15 +356,15 @@ def _lesioned_bone(kind, rng, film, window, a, b, radius, settings):
     if kind == "lytic":
         mask = np.zeros_like(t, dtype=bool)
         holes = np.zeros_like(t)
-        for _ in range(int(rng.integers(1, 4))):
-            ct = t0 + rng.uniform(-1.2, 1.2) * radius
+        for _ in range(int(rng.integers(2, 5))):
+            ct = t0 + rng.uniform(-1.8, 1.8) * radius
             cp = rng.uniform(-0.35, 0.35) * radius
-            rt, rp = radius * rng.uniform(0.45, 0.75), radius * rng.uniform(0.35, 0.55)
+            rt, rp = radius * rng.uniform(0.8, 1.2), radius * rng.uniform(0.55, 0.75)
             r = np.sqrt(((t - ct) / rt) ** 2 + ((p - cp) / rp) ** 2)
             holes = np.maximum(holes, np.clip((1.0 - r) * 6, 0, 1))
             holes -= 0.35 * np.exp(-(((r - 1.15) / 0.12) ** 2))  # sclerotic rim
             mask |= r < 1.0
-        attenuation = attenuation * (1 - 0.85 * holes)
+        attenuation = attenuation * (1 - 0.95 * holes)
         return attenuation, _box_from_mask(mask, window, film, settings, pad=radius * 0.3)
     # hardware
     metal = np.zeros_like(t, dtype=bool)
@@ -369,21 +372,21 @@ def _lesioned_bone(kind, rng, film, window, a, b, radius, settings):
     half = radius * rng.uniform(2.0, 3.2)
     if style == "plate":
         side = rng.choice([-1, 1]) * radius * 0.95
-        metal |= (np.abs(t - t0) < half) & (np.abs(p - side) < radius * 0.22)
+        metal |= (np.abs(t - t0) < half) & (np.abs(p - side) < radius * 0.3)
         n_screws = int(rng.integers(3, 6))
         for position in np.linspace(t0 - half * 0.85, t0 + half * 0.85, n_screws):
-            metal |= (np.abs(t - position) < radius * 0.12) & (np.abs(p) < radius * 1.15)
+            metal |= (np.abs(t - position) < radius * 0.16) & (np.abs(p) < radius * 1.2)
     elif style == "rod":
-        metal |= (np.abs(t - t0) < half * 1.3) & (np.abs(p) < radius * 0.18)
+        metal |= (np.abs(t - t0) < half * 1.3) & (np.abs(p) < radius * 0.25)
         for position in (t0 - half * 1.1, t0 + half * 1.1):
-            metal |= (np.abs(t - position) < radius * 0.1) & (np.abs(p) < radius * 1.2)
+            metal |= (np.abs(t - position) < radius * 0.15) & (np.abs(p) < radius * 1.2)
     else:
         for _ in range(int(rng.integers(2, 4))):
             angle = rng.uniform(0.5, 1.1) * rng.choice([-1, 1])
             offset = t0 + rng.uniform(-0.8, 0.8) * radius
             along = (t - offset) * math.cos(angle) - p * math.sin(angle)
             across = (t - offset) * math.sin(angle) + p * math.cos(angle)
-            metal |= (np.abs(along) < radius * 0.09) & (np.abs(across) < radius * 1.8)
+            metal |= (np.abs(along) < radius * 0.15) & (np.abs(across) < radius * 1.8)
     attenuation = attenuation + MU_METAL * metal * film.scale * 0.06
     return attenuation, _box_from_mask(metal, window, film, settings, pad=radius * 0.2)
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from murad.config import ConfigError, validate_config
 from murad.models import available_models, weights_file
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
+from murad.synthetic import GENERATOR_VERSION
 
 validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
 

@@ -10,6 +10,7 @@ if config["dataset"]["source"] == "synthetic":
         params:
             root=lambda wildcards, output: dataset_root(output.lesions),
             settings=config["synthetic"],
+            generator_version=GENERATOR_VERSION,
         threads: 2
         conda:
             "../../envs/murad.yaml"

@@ -1,0 +1,163 @@
+"""Training for real: two small models through the workflow, reproducibility, and resuming after SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from murad.data import build_cache
+from murad.split import tuning_split, verify_dataset
+from murad.train import HISTORY_COLUMNS, TrainSettings, loss_weights, train_model
+
+from .conftest import default_config, merged, run_snakemake
+
+TIMING = ["seconds", "images_per_second"]
+
+
+def tiny_training_config(data_root: Path) -> dict:
+    return merged(
+        default_config(),
+        {
+            "dataset": {"source": "mura", "root": str(data_root)},
+            "training": {
+                "defaults": {"image_size": 64, "batch_size": 16, "epochs": 1},
+                "models": {"mobilenet_v2": {"epochs": 2}, "resnet34": None},
+            },
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def prepared(small_mura, tmp_path_factory):
+    """Split tables and 64-px caches of the small synthetic MURA."""
+    folder = tmp_path_factory.mktemp("prepared")
+    images, _ = verify_dataset(small_mura, check_files=False)
+    tables = tuning_split(images, fraction=0.25, seed=0)
+    paths = {}
+    for name in ("train", "tune"):
+        tables[name].to_csv(folder / f"{name}.csv", index=False)
+        build_cache(tables[name], small_mura, 64, folder / f"{name}.npy")
+        paths[name] = (folder / f"{name}.csv", folder / f"{name}.npy")
+    return paths
+
+
+def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
+    result = run_snakemake(tmp_path, "-c2", "results/models/mobilenet_v2/model.pt", "results/models/resnet34/model.pt",
+                           config=tiny_training_config(small_mura))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, epochs in (("mobilenet_v2", 2), ("resnet34", 1)):
+        folder = tmp_path / "results/models" / name
+        record = torch.load(folder / "model.pt", weights_only=True)
+        assert record["model"] == name and record["settings"]["epochs"] == epochs
+        assert record["spec"]["cam_layer"] and record["spec"]["head"]
+        history = pd.read_csv(folder / "history.csv")
+        assert list(history.columns) == HISTORY_COLUMNS
+        assert list(history["epoch"]) == list(range(1, epochs + 1))
+        meta = json.loads((folder / "meta.json").read_text())
+        for key in ("parameters", "training_seconds", "epochs_run", "device", "torch", "torchvision", "seed",
+                    "git_commit"):
+            assert key in meta
+        assert meta["epochs_run"] == epochs
+        assert not (folder / "checkpoint.pt").exists()
+        log = (tmp_path / f"results/logs/train/{name}.log").read_text()
+        assert f"{name} epoch {epochs}/{epochs} train_loss" in log and "ETA" in log
+        assert (tmp_path / f"results/benchmarks/train/{name}.tsv").exists()
+    assert (tmp_path / "results/cache/train_64px.npy").exists()
+
+    # Editing one model's settings re-runs only that model.
+    config = tiny_training_config(small_mura)
+    config["training"]["models"]["resnet34"] = {"lr": 5.0e-4}
+    dry = run_snakemake(tmp_path, "-n", "results/models/mobilenet_v2/model.pt", "results/models/resnet34/model.pt",
+                        config=config)
+    assert "resnet34" in dry.stdout and "wildcards: model=mobilenet_v2" not in dry.stdout
+    assert "train" in dry.stdout and "cache_images" not in dry.stdout
+
+
+def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2"):
+    frames = {n: pd.read_csv(prepared[n][0]) for n in prepared}
+    caches = {n: np.load(prepared[n][1], mmap_mode="r") for n in prepared}
+    settings = TrainSettings(image_size=64, batch_size=8, epochs=epochs, lr=1e-3, weights="none", seed=4)
+    train_model(model, settings, frames["train"], caches["train"], frames["tune"], caches["tune"], out_dir, threads=1)
+    return pd.read_csv(Path(out_dir) / "history.csv")
+
+
+def test_same_seed_same_threads_gives_identical_history(prepared, tmp_path):
+    first = train_once(prepared, tmp_path / "a")
+    second = train_once(prepared, tmp_path / "b")
+    pd.testing.assert_frame_equal(first.drop(columns=TIMING), second.drop(columns=TIMING))
+    a = torch.load(tmp_path / "a/model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b/model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+RUNNER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, pandas as pd
+    from murad.train import TrainSettings
+    from murad.jobs import train
+    from murad.workflow import run_logged
+    paths = {"train": (sys.argv[1], sys.argv[2]), "tune": (sys.argv[3], sys.argv[4])}
+    settings = dict(image_size=64, batch_size=8, epochs=4, lr=1e-3, weights="none", seed=4)
+    run_logged(train, sys.argv[6], model="mobilenet_v2", settings=settings,
+               tables={n: paths[n][0] for n in paths}, caches={n: paths[n][1] for n in paths},
+               out_dir=sys.argv[5], hub_dir="unused", threads=1)
+    """
+)
+
+
+def start_training(prepared, out_dir: Path, log: Path) -> subprocess.Popen:
+    args = [str(p) for n in ("train", "tune") for p in prepared[n]]
+    return subprocess.Popen([sys.executable, "-c", RUNNER, *args, str(out_dir), str(log)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_sigterm_then_rerun_resumes_and_matches_an_uninterrupted_run(prepared, tmp_path):
+    straight = start_training(prepared, tmp_path / "straight", tmp_path / "straight.log")
+    assert straight.wait(timeout=600) == 0
+
+    log = tmp_path / "interrupted.log"
+    first = start_training(prepared, tmp_path / "interrupted", log)
+    deadline = time.time() + 300
+    while "epoch 1/4" not in (log.read_text() if log.exists() else ""):
+        assert time.time() < deadline and first.poll() is None, "training did not reach epoch 1"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=300) == 143  # stopped, checkpoint saved
+    assert (tmp_path / "interrupted/checkpoint.pt").exists()
+    assert not (tmp_path / "interrupted/model.pt").exists()
+    assert "checkpoint saved" in log.read_text()
+
+    second = start_training(prepared, tmp_path / "interrupted", log)
+    assert second.wait(timeout=600) == 0
+    resumed = log.read_text()
+    assert "resuming mobilenet_v2 from its checkpoint: epoch 2" in resumed
+    assert "epoch 1/4" not in resumed  # the second run's log starts afresh and has no first epoch again
+
+    history = pd.read_csv(tmp_path / "interrupted/history.csv")
+    reference = pd.read_csv(tmp_path / "straight/history.csv")
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    pd.testing.assert_frame_equal(history.drop(columns=TIMING), reference.drop(columns=TIMING), atol=1e-6)
+    a = torch.load(tmp_path / "interrupted/model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "straight/model.pt", weights_only=True)["state_dict"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-5), key
+
+
+def test_weighted_loss_follows_the_mura_paper_from_training_counts_only():
+    train = pd.DataFrame({"body_part": ["hand"] * 4 + ["wrist"] * 2, "label": [1, 0, 0, 0, 1, 0]})
+    other = pd.DataFrame({"body_part": ["hand", "hand", "wrist"], "label": [1, 0, 1]})
+    weights = loss_weights(train, other, weighted=True)
+    # hand: 1 abnormal of 4 -> w_abnormal = 3/4, w_normal = 1/4; wrist: 1 of 2 -> 1/2 each
+    assert weights.tolist() == [0.75, 0.25, 0.5]
+    assert loss_weights(train, other, weighted=False).tolist() == [1, 1, 1]
