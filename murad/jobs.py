@@ -86,3 +86,52 @@ def stage_weights(models: list[str], hub_dir: str) -> None:
 
     for model in models:
         log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))
+
+
+def predict(model_path: str, tables: dict[str, str], caches: dict[str, str], outputs: dict[str, str],
+            batch_size: int = 64, threads: int = 1) -> None:
+    """Image probabilities of a trained model on each split table -> ``outputs[split]`` (path, ..., label, prob)."""
+    import pandas as pd
+    import torch
+
+    from .data import BatchAugmenter, open_cache
+    from .train import choose_device, load_trained
+    from .train import predict as predict_probs
+
+    torch.set_num_threads(max(1, threads))
+    device = choose_device()
+    model, record = load_trained(model_path, device)
+    augmenter = BatchAugmenter(device)
+    for split, table_path in tables.items():
+        table = pd.read_csv(table_path)
+        started = time.perf_counter()
+        probs = predict_probs(model, open_cache(caches[split], len(table)), augmenter, batch_size)
+        with staged_outputs(outputs[split]) as (path,):
+            write_csv(table.assign(prob=probs.round(6)), path)
+        log.info("%s on %s: %d images in %.1f s", record["model"], split, len(table), time.perf_counter() - started)
+
+
+def aggregate(images_csv: str, studies_csv: str, how: str, threshold: float) -> None:
+    import pandas as pd
+
+    from .metrics import aggregate_studies
+
+    studies = aggregate_studies(pd.read_csv(images_csv), how=how, threshold=threshold)
+    with staged_outputs(studies_csv) as (path,):
+        write_csv(studies, path)
+    log.info("%d studies (%s of image probabilities, threshold %s) -> %s", len(studies), how, threshold, studies_csv)
+
+
+def metrics(studies_csv: str, out_csv: str, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0) -> None:
+    """Metrics overall and per body part with bootstrap CIs (also ``murad metrics``)."""
+    import pandas as pd
+
+    from .metrics import study_metrics
+
+    table = study_metrics(pd.read_csv(studies_csv), threshold=threshold, repetitions=repetitions, seed=seed)
+    with staged_outputs(out_csv) as (path,):
+        write_csv(table.round(6), path)
+    overall = table.iloc[0]
+    log.info("%s: %d studies, accuracy %.3f, f1 %.3f, kappa %.3f [%.3f, %.3f], auc %.3f", studies_csv,
+             overall["n_studies"], overall["accuracy"], overall["f1"], overall["kappa"], overall["kappa_low"],
+             overall["kappa_high"], overall["auc"])

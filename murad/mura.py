@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from .errors import InputError
+
 RELEASE = "MURA-v1.1"
 SPLITS = ("train", "valid")
 BODY_PARTS = ("elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist")
@@ -40,7 +42,7 @@ _STUDY_RE = re.compile(
 )
 
 
-class MuraFormatError(ValueError):
+class MuraFormatError(InputError):
     """A dataset that does not follow MURA-v1.1's layout; the message is one line naming the file or path."""
 
 

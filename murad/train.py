@@ -210,6 +210,7 @@ def train_model(
     aux = model_name == "inception_v3" and getattr(model, "aux_logits", False)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     n_params = count_parameters(model)
+    progress = sys.stderr.isatty()
     log.info("training %s (%.1f M parameters) on %s: %d train images, %d tune images, %s",
              model_name, n_params / 1e6, device, len(train_table), len(tune_table), asdict(settings))
     try:
@@ -242,10 +243,15 @@ def train_model(
                     optimizer.step()
                     partial["loss_sum"] += loss.item() * len(index)
                     partial["images"] += len(index)
+                    if progress:  # a live batch counter on a terminal only; logs get one line per epoch
+                        print(f"\r{model_name} epoch {epoch + 1}/{settings.epochs} batch {number + 1}/{len(plan)}",
+                              end="", file=sys.stderr, flush=True)
                     if stop["requested"]:
                         partial["seconds"] += time.perf_counter() - started
                         save_checkpoint(epoch, number + 1)
                         raise Preempted(f"SIGTERM during epoch {epoch + 1}, batch {number + 1}")
+                if progress:
+                    print("\r\033[K", end="", file=sys.stderr, flush=True)
                 start_batch = 0
                 train_seconds = partial["seconds"] + time.perf_counter() - started
                 tune_probs = predict(model, tune_cache, augmenter, settings.batch_size * 2)

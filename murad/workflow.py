@@ -6,10 +6,9 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .config import ConfigError
-from .mura import MuraFormatError
+from .errors import InputError
 
-EXPECTED_ERRORS = (MuraFormatError, ConfigError, FileNotFoundError)
+EXPECTED_ERRORS = (InputError, FileNotFoundError)
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: what a shell reports for a job ended by SIGTERM
 
 

@@ -161,3 +161,25 @@ def test_weighted_loss_follows_the_mura_paper_from_training_counts_only():
     # hand: 1 abnormal of 4 -> w_abnormal = 3/4, w_normal = 1/4; wrist: 1 of 2 -> 1/2 each
     assert weights.tolist() == [0.75, 0.25, 0.5]
     assert loss_weights(train, other, weighted=False).tolist() == [1, 1, 1]
+
+
+def test_imagenet_weights_missing_offline_stop_the_job_with_one_line(small_mura, tmp_path):
+    config = tiny_training_config(small_mura)
+    config["training"]["models"] = {"resnet34": {"weights": "imagenet"}}
+    config["training"]["hub_dir"] = str(tmp_path / "hub")
+    result = run_snakemake(tmp_path / "work", "-c2", "results/models/resnet34/model.pt", config=config)
+    assert result.returncode != 0
+    log = (tmp_path / "work/results/logs/train/resnet34.log").read_text()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1
+    assert str(tmp_path / "hub/checkpoints/resnet34-b627a593.pth") in errors[0] and "stage_weights" in errors[0]
+    assert "epoch" not in log
+    assert not (tmp_path / "work/results/models/resnet34/model.pt").exists()
+
+
+def test_unknown_model_names_are_refused_before_anything_runs(small_mura, tmp_path):
+    config = tiny_training_config(small_mura)
+    config["training"]["models"] = {"densenet122": None}
+    result = run_snakemake(tmp_path, "-n", config=config)
+    assert result.returncode != 0
+    assert "config key training.models.densenet122: not a torchvision classification model" in result.stderr

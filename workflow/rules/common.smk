@@ -45,6 +45,15 @@ def training_inputs(wildcards):
     }
 
 
+def prediction_inputs(wildcards):
+    size = model_settings(wildcards.model)["image_size"]
+    return {
+        "model": f"results/models/{wildcards.model}/model.pt",
+        **{f"{name}_table": SPLIT_TABLES[name] for name in ("valid", "tune")},
+        **{f"{name}_cache": f"results/cache/{name}_{size}px.npy" for name in ("valid", "tune")},
+    }
+
+
 def training_mem_mb(model):
     """Memory for a training job: VGG (Adam over ~140 M parameters) and ResNeXt-101 need the most."""
     heavy = model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
@@ -60,5 +69,6 @@ def all_outputs():
         "results/split/table2.csv",
         "results/split/verification.json",
         *SPLIT_TABLES.values(),
-        *expand("results/models/{model}/model.pt", model=MODELS),
+        *expand("results/metrics/{model}.csv", model=MODELS),
+        *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
     ]

@@ -1,0 +1,5 @@
+"""Errors about bad input: their message is one line naming the offending file, path or key."""
+
+
+class InputError(ValueError):
+    """Bad input (a dataset, a table, a configuration); the message names the file, path or key."""

@@ -1,0 +1,53 @@
+# Stage 4: predict on MURA valid (and the tuning split), aggregate per study, metrics per model.
+
+
+rule predict:
+    input:
+        unpack(prediction_inputs),
+    output:
+        valid="results/predictions/{model}/images.csv",
+        tune="results/predictions/{model}/tune_images.csv",
+    params:
+        batch_size=lambda wildcards: 2 * model_settings(wildcards.model)["batch_size"],
+    threads: config["training"]["threads"]
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/predict/{model}.log",
+    script:
+        "../scripts/predict.py"
+
+
+rule aggregate_studies:
+    input:
+        images="results/predictions/{model}/{prefix}images.csv",
+    output:
+        studies="results/predictions/{model}/{prefix}studies.csv",
+    wildcard_constraints:
+        prefix="(tune_)?",
+    params:
+        how=config["evaluation"]["aggregation"],
+        threshold=config["evaluation"]["threshold"],
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/aggregate_studies/{model}_{prefix}studies.log",
+    script:
+        "../scripts/aggregate_studies.py"
+
+
+rule metrics:
+    input:
+        studies="results/predictions/{model}/studies.csv",
+    output:
+        "results/metrics/{model}.csv",
+    params:
+        threshold=config["evaluation"]["threshold"],
+        repetitions=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["seed"],
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/metrics/{model}.log",
+    script:
+        "../scripts/metrics.py"
