@@ -111,15 +111,19 @@ def predict(model_path: str, tables: dict[str, str], caches: dict[str, str], out
         log.info("%s on %s: %d images in %.1f s", record["model"], split, len(table), time.perf_counter() - started)
 
 
-def aggregate(images_csv: str, studies_csv: str, how: str, threshold: float) -> None:
+def aggregate(images_csvs: dict[str, str], studies_csvs: dict[str, str], how: str, threshold: float) -> None:
+    """Image probabilities -> one row per study, for each split."""
     import pandas as pd
 
     from .metrics import aggregate_studies
 
-    studies = aggregate_studies(pd.read_csv(images_csv), how=how, threshold=threshold)
-    with staged_outputs(studies_csv) as (path,):
-        write_csv(studies, path)
-    log.info("%d studies (%s of image probabilities, threshold %s) -> %s", len(studies), how, threshold, studies_csv)
+    splits = sorted(images_csvs)
+    tables = {s: aggregate_studies(pd.read_csv(images_csvs[s]), how=how, threshold=threshold) for s in splits}
+    with staged_outputs(*(studies_csvs[s] for s in splits)) as paths:
+        for split, path in zip(splits, paths, strict=True):
+            write_csv(tables[split], path)
+    for split in splits:
+        log.info("%s: %d studies (%s of image probabilities, threshold %s)", split, len(tables[split]), how, threshold)
 
 
 def metrics(studies_csv: str, out_csv: str, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0) -> None:

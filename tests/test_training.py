@@ -52,9 +52,10 @@ def prepared(small_mura, tmp_path_factory):
 
 
 def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
-    result = run_snakemake(tmp_path, "-c2", "results/models/mobilenet_v2/model.pt", "results/models/resnet34/model.pt",
+    result = run_snakemake(tmp_path, "-c2", "results/metrics/mobilenet_v2.csv", "results/models/resnet34/model.pt",
                            config=tiny_training_config(small_mura))
     assert result.returncode == 0, result.stderr[-3000:]
+    check_predictions_and_metrics(tmp_path, small_mura)
     for name, epochs in (("mobilenet_v2", 2), ("resnet34", 1)):
         folder = tmp_path / "results/models" / name
         record = torch.load(folder / "model.pt", weights_only=True)
@@ -81,6 +82,28 @@ def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
                         config=config)
     assert "resnet34" in dry.stdout and "wildcards: model=mobilenet_v2" not in dry.stdout
     assert "train" in dry.stdout and "cache_images" not in dry.stdout
+
+
+def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
+    """Predictions cover MURA valid and tune; ``murad metrics`` on the studies gives the pipeline's numbers."""
+    folder = work / "results/predictions/mobilenet_v2"
+    images = pd.read_csv(folder / "images.csv")
+    valid = pd.read_csv(work / "results/split/valid.csv")
+    assert list(images.columns) == ["path", "patient", "study", "body_part", "label", "prob"]
+    assert list(images["path"]) == list(valid["path"]) and images["prob"].between(0, 1).all()
+    assert len(pd.read_csv(folder / "tune_images.csv")) == len(pd.read_csv(work / "results/split/tune.csv"))
+    studies = pd.read_csv(folder / "studies.csv")
+    assert list(studies.columns) == ["study", "patient", "body_part", "label", "prob", "pred"]
+    assert len(studies) == valid["study"].nunique()
+    cli_out = work / "cli_metrics.csv"
+    murad = Path(sys.executable).with_name("murad")
+    done = subprocess.run([str(murad), "metrics", str(folder / "studies.csv"), "--out", str(cli_out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    pipeline = (work / "results/metrics/mobilenet_v2.csv").read_bytes()
+    assert cli_out.read_bytes() == pipeline
+    metrics = pd.read_csv(work / "results/metrics/mobilenet_v2.csv")
+    assert metrics["scope"].iloc[0] == "overall" and len(metrics) == 8
 
 
 def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2"):

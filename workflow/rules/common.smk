@@ -71,4 +71,5 @@ def all_outputs():
         *SPLIT_TABLES.values(),
         *expand("results/metrics/{model}.csv", model=MODELS),
         *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
+        *expand("results/tables/table{n}.{ext}", n=(2, 3, 4), ext=("csv", "md", "tex")),
     ]

@@ -20,18 +20,18 @@ rule predict:
 
 rule aggregate_studies:
     input:
-        images="results/predictions/{model}/{prefix}images.csv",
+        valid="results/predictions/{model}/images.csv",
+        tune="results/predictions/{model}/tune_images.csv",
     output:
-        studies="results/predictions/{model}/{prefix}studies.csv",
-    wildcard_constraints:
-        prefix="(tune_)?",
+        valid="results/predictions/{model}/studies.csv",
+        tune="results/predictions/{model}/tune_studies.csv",
     params:
         how=config["evaluation"]["aggregation"],
         threshold=config["evaluation"]["threshold"],
     conda:
         "../../envs/murad.yaml"
     log:
-        "results/logs/aggregate_studies/{model}_{prefix}studies.log",
+        "results/logs/aggregate_studies/{model}.log",
     script:
         "../scripts/aggregate_studies.py"
 

@@ -5,5 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import aggregate
 from murad.workflow import run_job
 
-run_job(snakemake, aggregate, images_csv=snakemake.input.images, studies_csv=snakemake.output.studies,
-        how=snakemake.params.how, threshold=snakemake.params.threshold)
+splits = ("valid", "tune")
+run_job(snakemake, aggregate, images_csvs={s: snakemake.input[s] for s in splits},
+        studies_csvs={s: snakemake.output[s] for s in splits}, how=snakemake.params.how,
+        threshold=snakemake.params.threshold)
