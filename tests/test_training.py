@@ -205,4 +205,4 @@ def test_unknown_model_names_are_refused_before_anything_runs(small_mura, tmp_pa
     config["training"]["models"] = {"densenet122": None}
     result = run_snakemake(tmp_path, "-n", config=config)
     assert result.returncode != 0
-    assert "config key training.models.densenet122: not a torchvision classification model" in result.stderr
+    assert "config key training.models.densenet122: not a torchvision classification model" in result.stdout + result.stderr
