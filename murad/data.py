@@ -63,17 +63,35 @@ class BatchAugmenter:
         self.rotation = math.radians(rotation_degrees)
         self.hflip = hflip
         self.generator = torch.Generator().manual_seed(seed)
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+        # (x - mean) / std as one fused x * scale + shift over the 3 output channels
+        self.scale = 1 / std
+        self.shift = -torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) / std
+        self._base_grids: dict[int, torch.Tensor] = {}
+
+    def _to_unit(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.to(self.device, non_blocking=True).float().div_(255).unsqueeze(1)
+
+    def _normalised(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, images, self.scale)
 
     def normalise(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, S, S) uint8 -> (B, 3, S, S) float, ImageNet mean/std."""
-        images = batch.to(self.device, non_blocking=True).float().div_(255).unsqueeze(1)
-        return (images.expand(-1, 3, -1, -1) - self.mean) / self.std
+        return self._normalised(self._to_unit(batch))
+
+    def _base_grid(self, size: int) -> torch.Tensor:
+        """Pixel-centre coordinates in [-1, 1] with a ones column, (1, S*S, 3); what affine_grid builds each call."""
+        if size not in self._base_grids:
+            line = (torch.arange(size, dtype=torch.float32, device=self.device) * 2 + 1) / size - 1
+            grid = torch.stack([line.view(1, size).expand(size, size), line.view(size, 1).expand(size, size),
+                                torch.ones(size, size, device=self.device)], -1)
+            self._base_grids[size] = grid.view(1, size * size, 3)
+        return self._base_grids[size]
 
     def augment(self, batch: torch.Tensor) -> torch.Tensor:
-        images = batch.to(self.device, non_blocking=True).float().div_(255).unsqueeze(1)
-        n = images.shape[0]
+        """Random horizontal flip and rotation per image, applied to the whole batch at once, then normalised."""
+        images = self._to_unit(batch)
+        n, size = images.shape[0], images.shape[-1]
         angle = (torch.rand(n, generator=self.generator) * 2 - 1) * self.rotation
         flip = torch.ones(n)
         if self.hflip:
@@ -81,9 +99,9 @@ class BatchAugmenter:
         cos, sin = torch.cos(angle), torch.sin(angle)
         theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros(n)], 1),
                              torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1).to(self.device)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        grid = torch.bmm(self._base_grid(size).expand(n, -1, -1), theta.transpose(1, 2)).view(n, size, size, 2)
         images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return (images.expand(-1, 3, -1, -1) - self.mean) / self.std
+        return self._normalised(images)
 
     def state(self) -> torch.Tensor:
         return self.generator.get_state()
