@@ -3,3 +3,7 @@
 
 class InputError(ValueError):
     """Bad input (a dataset, a table, a configuration); the message names the file, path or key."""
+
+
+class Preempted(Exception):
+    """Training stopped by SIGTERM (walltime, preemption, scancel); its resume checkpoint is on disk."""

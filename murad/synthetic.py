@@ -331,7 +331,6 @@ def _box_from_mask(mask: np.ndarray, window, film: _Film, settings: SyntheticSet
 def _lesioned_bone(kind, rng, film, window, a, b, radius, settings):
     ys, xs, xx, yy = window
     t, p, length, unit = _segment_frame(xx, yy, a, b)
-    normal = np.array([-unit[1], unit[0]])
     # A position along the bone that lies inside the picture.
     for _ in range(20):
         t0 = rng.uniform(0.15, 0.85) * length

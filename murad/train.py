@@ -29,7 +29,8 @@ import torch.nn.functional as F
 import torchvision
 from sklearn.metrics import cohen_kappa_score
 
-from .data import BatchAugmenter, batches, epoch_order, open_cache, take
+from .data import BatchAugmenter, batches, epoch_order, take
+from .errors import Preempted
 from .io import write_csv, write_json
 from .models import build_model, count_parameters, model_spec
 
@@ -61,10 +62,6 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"unknown training setting {unknown[0]!r}")
         return cls(**values)
-
-
-class Preempted(Exception):
-    """SIGTERM arrived; the resume checkpoint is on disk."""
 
 
 def study_kappa(table: pd.DataFrame, probs: np.ndarray, threshold: float = 0.5) -> float:

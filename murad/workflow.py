@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .errors import InputError
+from .errors import InputError, Preempted
 
 EXPECTED_ERRORS = (InputError, FileNotFoundError)
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM: what a shell reports for a job ended by SIGTERM
@@ -27,7 +27,6 @@ def run_job(snakemake, job: Callable[..., object], **kwargs) -> None:
 def run_logged(job: Callable[..., object], log_path: str | None, **kwargs) -> None:
     """Run ``job(**kwargs)`` logging to ``log_path``; exit 1 on bad input, 143 when stopped by SIGTERM (resumable)."""
     setup_logging(log_path)
-    from .train import Preempted
 
     try:
         job(**kwargs)

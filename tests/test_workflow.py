@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
+import subprocess
 
 import pandas as pd
 
 from .conftest import REPO, SNAKEMAKE, run_snakemake
-import subprocess
 
 
 def test_lint_is_clean():
