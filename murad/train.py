@@ -27,11 +27,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import torchvision
-from sklearn.metrics import cohen_kappa_score
 
 from .data import BatchAugmenter, batches, epoch_order, take
 from .errors import Preempted
 from .io import write_csv, write_json
+from .metrics import aggregate_studies, point_metrics
 from .models import build_model, count_parameters, model_spec
 
 log = logging.getLogger("murad")
@@ -66,11 +66,8 @@ class TrainSettings:
 
 def study_kappa(table: pd.DataFrame, probs: np.ndarray, threshold: float = 0.5) -> float:
     """Cohen's kappa of study predictions (mean of the study's image probabilities > threshold)."""
-    studies = table.assign(prob=probs).groupby("study", sort=True).agg(label=("label", "first"), prob=("prob", "mean"))
-    predictions = (studies["prob"] > threshold).astype(int)
-    if studies["label"].nunique() < 2 and predictions.nunique() < 2:
-        return float("nan")
-    return float(cohen_kappa_score(studies["label"], predictions))
+    studies = aggregate_studies(table.assign(prob=probs), how="mean", threshold=threshold)
+    return float(point_metrics(studies["label"].to_numpy(), studies["prob"].to_numpy(), threshold)["kappa"])
 
 
 def loss_weights(train: pd.DataFrame, table: pd.DataFrame, weighted: bool) -> np.ndarray:
