@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 from .io import staged_outputs, write_csv, write_json
 from .split import compare_with_published, table2, tuning_split, verify_dataset
@@ -109,6 +110,52 @@ def predict(model_path: str, tables: dict[str, str], caches: dict[str, str], out
         with staged_outputs(outputs[split]) as (path,):
             write_csv(table.assign(prob=probs.round(6)), path)
         log.info("%s on %s: %d images in %.1f s", record["model"], split, len(table), time.perf_counter() - started)
+
+
+def ensembles(tune_csvs: dict[str, str], valid_csvs: dict[str, str], top_k: int, members_csv: str,
+              members_html: str, studies_csvs: dict[str, str], metrics_csvs: dict[str, str], threshold: float = 0.5,
+              repetitions: int = 1000, seed: int = 0) -> None:
+    """The ensembles, chosen on the tuning split's studies, evaluated on valid's like any model."""
+    import pandas as pd
+
+    from .tables import to_html
+    from .ensembles import best_per_body_part, top_k_mean, tuning_scores
+    from .outputs import BEST_PER_BODY_PART, top_k_name
+    from .metrics import study_metrics
+
+    scores = tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold)
+    valid = {m: pd.read_csv(p) for m, p in sorted(valid_csvs.items())}
+    built = {BEST_PER_BODY_PART: best_per_body_part(scores, valid, threshold),
+             top_k_name(top_k): top_k_mean(scores, valid, top_k, threshold)}
+    names = sorted(built)
+    tables = {n: study_metrics(built[n][0], threshold=threshold, repetitions=repetitions, seed=seed) for n in names}
+    members = pd.concat([built[n][1] for n in names]).round(6)
+    paths = [members_csv, members_html, *(studies_csvs[n] for n in names), *(metrics_csvs[n] for n in names)]
+    with staged_outputs(*paths) as staged:
+        write_csv(members, staged[0])
+        Path(staged[1]).write_text(to_html(members, "Ensemble members, chosen on the tuning split"))
+        for index, name in enumerate(names):
+            write_csv(built[name][0], staged[2 + index])
+            write_csv(tables[name].round(6), staged[2 + len(names) + index])
+    for name in names:
+        members = ", ".join(f"{r.scope}: {r.model}" for r in built[name][1].itertuples())
+        log.info("%s (%s): valid kappa %.3f", name, members, tables[name].iloc[0]["kappa"])
+
+
+def environment(meta_jsons: dict[str, str], config: dict, table_csv: str, table_html: str, config_yaml: str) -> None:
+    """The report's environment: versions, commit, machine, each model's device; and the resolved config."""
+    import yaml
+
+    from .provenance import environment_table
+    from .tables import to_html
+
+    table = environment_table(meta_jsons)
+    with staged_outputs(table_csv, table_html, config_yaml) as (table_path, html_path, config_path):
+        write_csv(table, table_path)
+        Path(html_path).write_text(to_html(table, "The environment of this run"))
+        with open(config_path, "w") as handle:
+            yaml.safe_dump(config, handle, sort_keys=True)
+    log.info("environment: %d rows; config with %d sections", len(table), len(config))
 
 
 def aggregate(images_csvs: dict[str, str], studies_csvs: dict[str, str], how: str, threshold: float) -> None:

@@ -25,8 +25,8 @@ def apply_style(style: str = "whitegrid", palette: str = "colorblind") -> None:
 
 
 def save_figure(figure, png_path: str | Path, svg_path: str | Path | None = None, dpi: int = 150) -> None:
-    """Write ``figure`` as PNG (and SVG) without timestamps, then close it."""
-    figure.savefig(png_path, dpi=dpi, bbox_inches="tight", metadata=_PNG_METADATA)
+    """Write ``figure`` as PNG (and SVG) without timestamps, then close it (formats explicit: paths may be staged)."""
+    figure.savefig(png_path, format="png", dpi=dpi, bbox_inches="tight", metadata=_PNG_METADATA)
     if svg_path is not None:
-        figure.savefig(svg_path, bbox_inches="tight", metadata=_SVG_METADATA)
+        figure.savefig(svg_path, format="svg", bbox_inches="tight", metadata=_SVG_METADATA)
     plt.close(figure)

@@ -7,12 +7,14 @@ so that the same inputs give byte-identical files.
 from __future__ import annotations
 
 import json
+from html import escape
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 from .io import staged_outputs, write_csv
+from .outputs import ordered
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
@@ -28,7 +30,7 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
     """One row per model: overall study-level metrics with 95% CIs, parameters, training time; paper values beside."""
     paper = paper_table("table3").set_index("model")
     rows = []
-    for model in sorted(metrics):
+    for model in ordered(metrics):
         overall = metrics[model].set_index("scope").loc["overall"]
         row = {"model": model, "n_studies": int(overall["n_studies"])}
         for metric in TABLE3_METRICS + ["auc"]:
@@ -47,7 +49,7 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
 def table4(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Kappa per body part (rows) x model (columns), the best model per row named, the paper's kappas beside."""
     paper = paper_table("table4").set_index("body_part")
-    kappa = pd.DataFrame({m: metrics[m].set_index("scope")["kappa"].drop("overall") for m in sorted(metrics)})
+    kappa = pd.DataFrame({m: metrics[m].set_index("scope")["kappa"].drop("overall") for m in ordered(metrics)})
     kappa = kappa.sort_index()
     table = kappa.copy()
     table.insert(0, "body_part", kappa.index)
@@ -112,18 +114,42 @@ def to_latex(shown: pd.DataFrame, caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
+               "th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}"
+               "th{background:#eee}td:first-child,th:first-child{text-align:left}caption{text-align:left;"
+               "font-weight:bold;margin-bottom:.5em}")
+
+
+def to_html(shown: pd.DataFrame, caption: str) -> str:
+    """A standalone HTML page of the display form (what the Snakemake report shows)."""
+    body = shown.to_html(index=False, escape=True, border=0).replace(
+        '<table class="dataframe">', f'<table class="dataframe">\n  <caption>{escape(caption)}</caption>', 1)
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(caption)}</title>'
+            f"<style>{_HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+
+
 def write_table(table: pd.DataFrame, shown: pd.DataFrame, caption: str, prefix: str | Path) -> None:
-    """``prefix``.csv (all columns), .md and .tex (the display form), all-or-nothing."""
+    """``prefix``.csv (all columns), .md, .tex and .html (the display form), all-or-nothing."""
     prefix = str(prefix)
-    with staged_outputs(f"{prefix}.csv", f"{prefix}.md", f"{prefix}.tex") as (csv_path, md_path, tex_path):
+    with staged_outputs(*(f"{prefix}.{ext}" for ext in TABLE_FORMATS)) as (csv_path, md_path, tex_path, html_path):
         write_csv(table.round(6), csv_path)
         Path(md_path).write_text(f"{caption}\n\n{to_markdown(shown)}")
         Path(tex_path).write_text(to_latex(shown, caption))
+        Path(html_path).write_text(to_html(shown, caption))
 
 
-def load_results(metrics_csvs: dict[str, str], meta_jsons: dict[str, str]) -> tuple[dict, dict]:
+def load_results(metrics_csvs: dict[str, str], meta_jsons: dict[str, str],
+                 members_csv: str | None = None) -> tuple[dict, dict]:
+    """Metrics per model and ensemble; meta per model, and per ensemble the sums over its distinct members."""
     metrics = {m: pd.read_csv(p) for m, p in sorted(metrics_csvs.items())}
     meta = {m: json.loads(Path(p).read_text()) for m, p in sorted(meta_jsons.items())}
+    if members_csv is not None:
+        for ensemble, members in pd.read_csv(members_csv).groupby("ensemble", sort=True):
+            parts = [meta[m] for m in sorted(set(members["model"]))]
+            meta[ensemble] = {key: sum(part[key] for part in parts) for key in ("parameters", "training_seconds")}
     return metrics, meta
 
 
@@ -147,10 +173,10 @@ def table2_display(split_table2: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def write_tables(split_table2_csv: str, metrics_csvs: dict[str, str], meta_jsons: dict[str, str],
-                 out_dir: str | Path) -> None:
-    """results/tables/table{2,3,4}.{csv,md,tex}."""
+                 out_dir: str | Path, members_csv: str | None = None) -> None:
+    """results/tables/table{2,3,4}.{csv,md,tex}; ensembles (``members_csv``) are rows like models."""
     out_dir = Path(out_dir)
-    metrics, meta = load_results(metrics_csvs, meta_jsons)
+    metrics, meta = load_results(metrics_csvs, meta_jsons, members_csv)
     t2, t2_shown = table2_display(pd.read_csv(split_table2_csv))
     write_table(t2, t2_shown, "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)",
                 out_dir / "table2")

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from .errors import Preempted
 from .io import write_csv, write_json
 from .metrics import aggregate_studies, point_metrics
 from .models import build_model, count_parameters, model_spec
+from .provenance import git_commit
 
 log = logging.getLogger("murad")
 
@@ -93,15 +93,6 @@ def _atomic_save(obj, path: Path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     torch.save(obj, partial)
     os.replace(partial, path)
-
-
-def _git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[1]
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _duration(seconds: float) -> str:
@@ -310,7 +301,7 @@ def train_model(
         "settings": asdict(settings),
         "train_images": len(train_table),
         "tune_images": len(tune_table),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }
     write_csv(history_frame, out_dir / "history.csv")
     write_json(meta, out_dir / "meta.json")

@@ -1,9 +1,11 @@
 # Configuration checks and input functions shared by every stage.
+import re
 from pathlib import Path
 
 from murad.config import ConfigError, validate_config
 from murad.models import available_models, weights_file
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
+from murad.outputs import BEST_PER_BODY_PART, FIGURES, top_k_name
 from murad.synthetic import GENERATOR_VERSION
 
 validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
@@ -12,6 +14,16 @@ MODELS = sorted(config["training"]["models"])
 for _name in MODELS:
     if _name not in available_models():
         raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
+
+# Ensembles of the trained models (chosen on the tuning split), evaluated and tabulated like models.
+ENSEMBLE_TOP_K = min(config["evaluation"]["ensemble_top_k"], len(MODELS))
+ENSEMBLES = sorted([BEST_PER_BODY_PART, top_k_name(ENSEMBLE_TOP_K)]) if len(MODELS) >= 2 else []
+EVALUATED = MODELS + ENSEMBLES
+
+
+wildcard_constraints:
+    model="|".join(re.escape(m) for m in MODELS),
+
 
 DATA_ROOT = config["dataset"]["root"].rstrip("/")
 SPLIT_TABLES = {name: f"results/split/{name}.csv" for name in ("train", "tune", "valid")}
@@ -64,12 +76,27 @@ def imagenet_weights_file(model):
     return weights_file(model, config["training"]["hub_dir"])
 
 
+def valid_studies(name):
+    """MURA valid's study predictions of a model or an ensemble."""
+    if name in ENSEMBLES:
+        return f"results/ensembles/{name}/studies.csv"
+    return f"results/predictions/{name}/studies.csv"
+
+
+def ensemble_members():
+    """The ensembles' member table, when there are ensembles (two or more models)."""
+    return ["results/ensembles/members.csv"] if ENSEMBLES else []
+
+
 def all_outputs():
     return [
         "results/split/table2.csv",
         "results/split/verification.json",
         *SPLIT_TABLES.values(),
-        *expand("results/metrics/{model}.csv", model=MODELS),
+        *expand("results/metrics/{name}.csv", name=EVALUATED),
         *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
-        *expand("results/tables/table{n}.{ext}", n=(2, 3, 4), ext=("csv", "md", "tex")),
+        *expand("results/tables/table{n}.{ext}", n=(2, 3, 4), ext=("csv", "md", "tex", "html")),
+        *expand("results/figures/{name}.{ext}", name=FIGURES, ext=("png", "svg")),
+        "results/report/environment.csv",
+        "results/report/config.yaml",
     ]

@@ -51,3 +51,27 @@ rule metrics:
         "results/logs/metrics/{model}.log",
     script:
         "../scripts/metrics.py"
+
+
+rule ensembles:
+    input:
+        tune=expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
+        valid=expand("results/predictions/{model}/studies.csv", model=MODELS),
+    output:
+        members="results/ensembles/members.csv",
+        members_html=report("results/ensembles/members.html", caption="../report/ensembles.rst", category="4. Ensembles"),
+        studies=[f"results/ensembles/{name}/studies.csv" for name in ENSEMBLES],
+        metrics=[f"results/metrics/{name}.csv" for name in ENSEMBLES],
+    params:
+        models=MODELS,
+        names=ENSEMBLES,
+        top_k=ENSEMBLE_TOP_K,
+        threshold=config["evaluation"]["threshold"],
+        repetitions=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["seed"],
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/ensembles.log",
+    script:
+        "../scripts/ensembles.py"

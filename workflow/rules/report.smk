@@ -1,20 +1,80 @@
-# Stage 5: gather every model's results into the paper's tables.
+# Stage 5: gather every model's and ensemble's results into the paper's tables, the figures and the report.
+# Categories of `snakemake --report results/report.html`: 1. Data, 2. Tables, 3. Figures, 4. Ensembles,
+# 5. Class activation maps (cam.smk), 6. Environment.
 
 
 rule tables:
     input:
         split_table2="results/split/table2.csv",
-        metrics=expand("results/metrics/{model}.csv", model=MODELS),
+        metrics=expand("results/metrics/{name}.csv", name=EVALUATED),
         meta=expand("results/models/{model}/meta.json", model=MODELS),
+        members=ensemble_members(),
     output:
-        multiext("results/tables/table2", ".csv", ".md", ".tex"),
-        multiext("results/tables/table3", ".csv", ".md", ".tex"),
-        multiext("results/tables/table4", ".csv", ".md", ".tex"),
+        **{
+            f"table{n}_{ext}": (
+                report(f"results/tables/table{n}.{ext}", caption=f"../report/table{n}.rst",
+                       category="1. Data" if n == 2 else "2. Tables", labels={"table": f"Table {n}"})
+                if ext == "html"
+                else f"results/tables/table{n}.{ext}"
+            )
+            for n in (2, 3, 4)
+            for ext in ("csv", "md", "tex", "html")
+        },
     params:
         models=MODELS,
+        evaluated=EVALUATED,
     conda:
         "../../envs/murad.yaml"
     log:
         "results/logs/tables.log",
     script:
         "../scripts/tables.py"
+
+
+rule figures:
+    input:
+        metrics=expand("results/metrics/{name}.csv", name=EVALUATED),
+        studies=[valid_studies(name) for name in EVALUATED],
+        history=expand("results/models/{model}/history.csv", model=MODELS),
+        table3="results/tables/table3.csv",
+    output:
+        **{
+            f"{name}_{ext}": report(
+                f"results/figures/{name}.{ext}",
+                caption=f"../report/{name}.rst",
+                category="3. Figures",
+                labels={"figure": name.replace("_", " "), "format": ext.upper()},
+            )
+            for name in FIGURES
+            for ext in ("png", "svg")
+        },
+    params:
+        models=MODELS,
+        evaluated=EVALUATED,
+        style=config["report"]["style"],
+        palette=config["report"]["palette"],
+        dpi=config["report"]["dpi"],
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/figures.log",
+    script:
+        "../scripts/figures.py"
+
+
+rule environment:
+    input:
+        meta=expand("results/models/{model}/meta.json", model=MODELS),
+    output:
+        table="results/report/environment.csv",
+        html=report("results/report/environment.html", caption="../report/environment.rst", category="6. Environment"),
+        config=report("results/report/config.yaml", caption="../report/config.rst", category="6. Environment"),
+    params:
+        models=MODELS,
+        config=config,
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/environment.log",
+    script:
+        "../scripts/environment.py"

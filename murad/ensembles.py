@@ -1,0 +1,77 @@
+"""The paper's proposed future work: ensembles of the trained models, chosen on the tuning split only.
+
+Two ensembles, both chosen from the models' study-level predictions on the tuning split (never on MURA valid) and
+then evaluated on valid like any model:
+
+- ``ensemble_best_per_body_part``: for each body part, the model with the highest tuning kappa on that body part's
+  studies answers for it.
+- ``ensemble_top{k}_mean``: the mean study probability of the ``k`` models with the highest overall tuning kappa.
+
+Ties are broken by tuning AUC, then by model name, so the choice never depends on file or dict order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .metrics import STUDY_COLUMNS, point_metrics
+from .outputs import BEST_PER_BODY_PART, top_k_name
+
+
+def tuning_scores(tune_studies: dict[str, pd.DataFrame], threshold: float = 0.5) -> pd.DataFrame:
+    """Kappa and AUC of every model on the tuning split, overall and per body part (scope, model, kappa, auc)."""
+    rows = []
+    for model in sorted(tune_studies):
+        studies = tune_studies[model]
+        scopes = [("overall", studies)] + list(studies.groupby("body_part", sort=True))
+        for scope, group in scopes:
+            scores = point_metrics(group["label"].to_numpy().astype(int), group["prob"].to_numpy(float), threshold)
+            rows.append({"scope": scope, "model": model, "kappa": scores["kappa"], "auc": scores["auc"]})
+    return pd.DataFrame(rows, columns=["scope", "model", "kappa", "auc"])
+
+
+def _ranked(scores: pd.DataFrame) -> pd.DataFrame:
+    """Best first: kappa, then AUC (undefined counts as worst), then model name."""
+    keyed = scores.assign(_kappa=scores["kappa"].fillna(-np.inf), _auc=scores["auc"].fillna(-np.inf))
+    keyed = keyed.sort_values(["_kappa", "_auc", "model"], ascending=[False, False, True], kind="stable")
+    return keyed.drop(columns=["_kappa", "_auc"])
+
+
+def _with_prediction(studies: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    studies = studies.sort_values("study", kind="stable").reset_index(drop=True)
+    studies["pred"] = (studies["prob"] > threshold).astype(int)
+    return studies[STUDY_COLUMNS]
+
+
+def best_per_body_part(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame],
+                       threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Valid studies answered, per body part, by the model best on that body part's tuning studies."""
+    members, parts = [], []
+    for body_part, group in scores[scores["scope"] != "overall"].groupby("scope", sort=True):
+        best = _ranked(group).iloc[0]
+        members.append({"ensemble": BEST_PER_BODY_PART, "scope": body_part, "model": best["model"],
+                        "tune_kappa": best["kappa"], "tune_auc": best["auc"]})
+        valid = valid_studies[best["model"]]
+        parts.append(valid[valid["body_part"] == body_part])
+    covered = {m["scope"] for m in members}
+    for model, valid in sorted(valid_studies.items()):
+        uncovered = set(valid["body_part"]) - covered
+        if uncovered:
+            raise ValueError(f"{model}: body part(s) {', '.join(sorted(uncovered))} in valid but not in the tuning split")
+    return _with_prediction(pd.concat(parts), threshold), pd.DataFrame(members)
+
+
+def top_k_mean(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: int,
+               threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Valid studies with the mean probability of the ``k`` models best on the whole tuning split."""
+    ranked = _ranked(scores[scores["scope"] == "overall"]).head(k)
+    name = top_k_name(k)
+    members = pd.DataFrame({"ensemble": name, "scope": "overall", "model": ranked["model"].to_list(),
+                            "tune_kappa": ranked["kappa"].to_list(), "tune_auc": ranked["auc"].to_list()})
+    chosen = [valid_studies[m].set_index("study").sort_index() for m in members["model"]]
+    for model, table in zip(members["model"], chosen, strict=True):
+        if not table.index.equals(chosen[0].index):
+            raise ValueError(f"{model}: its valid studies differ from {members['model'].iloc[0]}'s")
+    studies = chosen[0].drop(columns=["prob", "pred"]).assign(prob=np.mean([t["prob"] for t in chosen], axis=0))
+    return _with_prediction(studies.reset_index(), threshold), members

@@ -1,0 +1,160 @@
+"""The report's figures (seaborn/matplotlib, one style, PNG and SVG): what the paper shows and argues in prose.
+
+- ``kappa_heatmap``: Cohen's kappa per body part x model (the paper's Table 4 as a picture).
+- ``metric_bars``: accuracy, precision, recall, F1, kappa and AUC per model with 95% bootstrap whiskers.
+- ``roc_curves``: study-level ROC curve per model on MURA valid.
+- ``learning_curves``: training and tuning loss per epoch.
+- ``kappa_tradeoff``: kappa against parameters and training time (the trade-off the paper argues).
+- ``confusion_matrices``: study-level confusion matrix per model at the threshold.
+
+Inputs are sorted by model name (ensembles after the models), so the same results give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+
+from .io import staged_outputs
+from .outputs import FIGURES, ordered
+from .plotting import apply_style, save_figure
+
+BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
+
+
+def _grid(n: int, columns: int, size: tuple[float, float], **kwargs):
+    rows = max(1, math.ceil(n / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False, **kwargs)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return figure, axes.flat
+
+
+def kappa_heatmap(metrics: dict[str, pd.DataFrame]):
+    names = ordered(metrics)
+    kappa = pd.DataFrame({m: metrics[m].set_index("scope")["kappa"] for m in names})
+    kappa = kappa.loc[[*sorted(i for i in kappa.index if i != "overall"), "overall"]]
+    figure, ax = plt.subplots(figsize=(1.0 + 0.55 * len(names), 0.45 * len(kappa) + 2.2))
+    sns.heatmap(kappa, annot=True, fmt=".2f", cmap="viridis", vmin=min(0.0, np.nanmin(kappa.to_numpy(float), initial=0)),
+                vmax=1.0, cbar_kws={"label": "Cohen's kappa"}, annot_kws={"fontsize": 7}, ax=ax)
+    ax.set(xlabel="", ylabel="", title="Study-level kappa on MURA valid per body part")
+    ax.tick_params(axis="x", labelrotation=90)
+    return figure
+
+
+def metric_bars(metrics: dict[str, pd.DataFrame]):
+    names = ordered(metrics)
+    overall = pd.DataFrame([metrics[m].set_index("scope").loc["overall"] for m in names], index=names)
+    figure, axes = _grid(len(BAR_METRICS), 3, (4.2, 0.22 * len(names) + 1.2), sharey=True)
+    colours = sns.color_palette(n_colors=2)
+    for ax, metric in zip(axes, BAR_METRICS, strict=False):
+        values = overall[metric].to_numpy(float)
+        low = values - overall[f"{metric}_low"].to_numpy(float)
+        high = overall[f"{metric}_high"].to_numpy(float) - values
+        y = np.arange(len(names))
+        ax.barh(y, values, xerr=np.vstack([low, high]), color=[colours[n.startswith("ensemble_")] for n in names],
+                error_kw={"elinewidth": 0.8, "capsize": 2})
+        ax.set_yticks(y, names)
+        ax.invert_yaxis()
+        ax.set(xlim=(min(0.0, np.nanmin(values - low, initial=0)), 1.0), title=metric)
+    figure.suptitle("Overall study-level metrics on MURA valid (bars: point estimate, whiskers: 95% bootstrap CI)")
+    figure.tight_layout()
+    return figure
+
+
+def roc_curves(studies: dict[str, pd.DataFrame]):
+    names = ordered(studies)
+    figure, ax = plt.subplots(figsize=(6.5, 6))
+    palette = sns.color_palette("husl", len(names))
+    for colour, name in zip(palette, names, strict=True):
+        table = studies[name]
+        if table["label"].nunique() < 2:
+            continue
+        fpr, tpr, _ = roc_curve(table["label"], table["prob"])
+        auc = roc_auc_score(table["label"], table["prob"])
+        ax.plot(fpr, tpr, color=colour, linewidth=2.0 if name.startswith("ensemble_") else 1.0,
+                linestyle="--" if name.startswith("ensemble_") else "-", label=f"{name} ({auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title="Study-level ROC on MURA valid (AUC)")
+    ax.legend(fontsize=6, loc="lower right")
+    return figure
+
+
+def learning_curves(histories: dict[str, pd.DataFrame]):
+    names = ordered(histories)
+    figure, axes = _grid(len(names), 6, (2.4, 2.0))
+    for ax, name in zip(axes, names, strict=False):
+        history = histories[name]
+        ax.plot(history["epoch"], history["train_loss"], marker="o", markersize=3, label="train")
+        ax.plot(history["epoch"], history["tune_loss"], marker="s", markersize=3, label="tuning")
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks(history["epoch"])
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6)
+    figure.supxlabel("epoch")
+    figure.supylabel("loss (BCE)")
+    figure.tight_layout()
+    return figure
+
+
+def kappa_tradeoff(table3: pd.DataFrame):
+    rows = table3[~table3["model"].str.startswith("ensemble_")].sort_values("model")
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, column, label in ((axes[0], "params_millions", "parameters (millions)"),
+                              (axes[1], "training_minutes", "training time (minutes)")):
+        ax.errorbar(rows[column], rows["kappa"], yerr=[rows["kappa"] - rows["kappa_low"], rows["kappa_high"] - rows["kappa"]],
+                    fmt="o", markersize=4, elinewidth=0.6, capsize=2)
+        for _, row in rows.iterrows():
+            ax.annotate(row["model"], (row[column], row["kappa"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel=label, xscale="log")
+    axes[0].set_ylabel("Cohen's kappa on MURA valid (95% CI)")
+    figure.suptitle("Is a bigger or longer-trained model better? Kappa against size and training time")
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrices(studies: dict[str, pd.DataFrame]):
+    names = ordered(studies)
+    figure, axes = _grid(len(names), 6, (2.1, 2.0))
+    for ax, name in zip(axes, names, strict=False):
+        table = studies[name]
+        matrix = confusion_matrix(table["label"], table["pred"], labels=[0, 1])
+        sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax, annot_kws={"fontsize": 8},
+                    xticklabels=["normal", "abnormal"], yticklabels=["normal", "abnormal"])
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    figure.supxlabel("predicted")
+    figure.supylabel("true")
+    figure.tight_layout()
+    return figure
+
+
+def write_figures(metrics_csvs: dict[str, str], studies_csvs: dict[str, str], history_csvs: dict[str, str],
+                  table3_csv: str, out_dir: str | Path, style: str = "whitegrid", palette: str = "colorblind",
+                  dpi: int = 150) -> list[Path]:
+    """Every figure as ``out_dir/<name>.png`` and ``.svg``, all-or-nothing."""
+    apply_style(style, palette)
+    metrics = {m: pd.read_csv(p) for m, p in metrics_csvs.items()}
+    studies = {m: pd.read_csv(p) for m, p in studies_csvs.items()}
+    histories = {m: pd.read_csv(p) for m, p in history_csvs.items()}
+    drawers = {
+        "kappa_heatmap": lambda: kappa_heatmap(metrics),
+        "metric_bars": lambda: metric_bars(metrics),
+        "roc_curves": lambda: roc_curves(studies),
+        "learning_curves": lambda: learning_curves(histories),
+        "kappa_tradeoff": lambda: kappa_tradeoff(pd.read_csv(table3_csv)),
+        "confusion_matrices": lambda: confusion_matrices(studies),
+    }
+    out_dir = Path(out_dir)
+    paths = [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "svg")]
+    with staged_outputs(*paths) as staged:
+        for index, name in enumerate(FIGURES):
+            save_figure(drawers[name](), staged[2 * index], staged[2 * index + 1], dpi=dpi)
+    return paths

@@ -1,0 +1,154 @@
+"""The whole pipeline on a tiny config: tables, figures, ensembles, a byte-stable gather, and the HTML report as
+headless Chromium renders it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from murad.outputs import FIGURES
+
+from .conftest import REPO, SNAKEMAKE, default_config, merged, run_snakemake
+
+MODELS = ("mobilenet_v2", "resnet34")
+GATHERS = ("ensembles", "tables", "figures")
+
+
+def tiny_pipeline_config(data_root: Path) -> dict:
+    return merged(
+        default_config(),
+        {
+            "dataset": {"source": "mura", "root": str(data_root)},
+            "evaluation": {"bootstrap": 100},
+            "cam": {"per_body_part": 1},
+            "training": {
+                "defaults": {"image_size": 64, "batch_size": 16, "epochs": 1},
+                "models": {"mobilenet_v2": {"epochs": 2}, "resnet34": None},
+            },
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline(small_mura, tmp_path_factory) -> Path:
+    """One full run of the default target on the tiny config (two models, 64 px)."""
+    workdir = tmp_path_factory.mktemp("pipeline")
+    result = run_snakemake(workdir, "-c2", config=tiny_pipeline_config(small_mura), timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def snakemake_again(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake in an already configured workdir (its config.yaml kept)."""
+    return subprocess.run([str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+                          capture_output=True, text=True, timeout=900)
+
+
+def gathered(workdir: Path) -> dict[str, bytes]:
+    folders = ("results/tables", "results/figures", "results/ensembles", "results/metrics")
+    return {str(p.relative_to(workdir)): p.read_bytes() for f in folders for p in sorted((workdir / f).rglob("*"))
+            if p.is_file()}
+
+
+def test_the_pipeline_ends_in_tables_figures_and_ensembles(pipeline):
+    ensembles = ["ensemble_best_per_body_part", "ensemble_top2_mean"]
+    t3 = pd.read_csv(pipeline / "results/tables/table3.csv")
+    assert list(t3["model"]) == [*MODELS, *ensembles]
+    members = pd.read_csv(pipeline / "results/ensembles/members.csv")
+    assert set(members["ensemble"]) == set(ensembles) and set(members["model"]) <= set(MODELS)
+    top = members[members["ensemble"] == "ensemble_top2_mean"]
+    assert sorted(top["model"]) == sorted(MODELS)
+    for name in ensembles:
+        metrics = pd.read_csv(pipeline / f"results/metrics/{name}.csv")
+        assert metrics["scope"].iloc[0] == "overall" and metrics["n_studies"].iloc[0] == 30
+    for name in FIGURES:
+        assert (pipeline / f"results/figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert b"<svg" in (pipeline / f"results/figures/{name}.svg").read_bytes()[:2000]
+    t4 = (pipeline / "results/tables/table4.html").read_text()
+    assert "<table" in t4 and "ensemble_top2_mean" in t4
+
+
+def test_gathers_rerun_byte_identical(pipeline):
+    before = gathered(pipeline)
+    result = snakemake_again(pipeline, "-c2", "--forcerun", *GATHERS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all(f"rule {rule}:" in result.stdout + result.stderr for rule in GATHERS)
+    assert gathered(pipeline) == before
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+# Runs inside the report page: open every category, then show each figure and table as a click on its eye button
+# does, and write what the page displays into <pre id="murad-check">.
+CHECK_SCRIPT = """
+<script>
+window.addEventListener("load", async function () {
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  await wait(1000);
+  const check = {categories: {}, images: {}, pages: {}};
+  for (const category of Object.keys(categories).sort()) {
+    app.showCategory(category);
+    await wait(300);
+    check.categories[category] = document.querySelector("#app").innerText;
+  }
+  for (const path of Object.keys(results).sort()) {
+    const mime = getResultMimeType(path);
+    if (mime === "image/png" || mime === "image/svg+xml") {
+      app.setView({content: "img", contentPath: results[path].data_uri, resultPath: path});
+      await wait(300);
+      const img = document.querySelector("#app img[src^='data:image']");
+      check.images[path] = img && img.complete ? img.naturalWidth : 0;
+    } else if (mime === "text/html") {
+      app.setView({content: "html", contentPath: results[path].data_uri, resultPath: path});
+      await wait(300);
+      const frame = document.querySelector("#app iframe");
+      const text = frame ? await (await fetch(frame.src)).text() : "";
+      check.pages[path] = text;
+    }
+  }
+  const out = document.createElement("pre");
+  out.id = "murad-check";
+  out.textContent = JSON.stringify(check);
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+def test_report_opens_in_headless_chromium_with_tables_and_figures(pipeline, tmp_path):
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("MURAD_CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium not installed: apt-get install chromium")
+    report = pipeline / "results/report.html"
+    result = snakemake_again(pipeline, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = tmp_path / "report_checked.html"
+    html = report.read_text()
+    page.write_text(html.replace("</body>", CHECK_SCRIPT + "</body>", 1))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                          "--virtual-time-budget=60000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=300).stdout
+    found = re.search(r'<pre id="murad-check">(.*?)</pre>', dom, re.S)
+    assert found, "the report did not finish rendering in Chromium"
+    check = json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+                       .replace("&amp;", "&"))
+    assert {"1. Data", "2. Tables", "3. Figures", "4. Ensembles", "6. Environment"} <= set(check["categories"])
+    assert "table3.html" in check["categories"]["2. Tables"]
+    assert "kappa_heatmap.png" in check["categories"]["3. Figures"]
+    for name in FIGURES:
+        assert check["images"][f"results/figures/{name}.png"] > 100, name
+    table3 = check["pages"]["results/tables/table3.html"]
+    assert "<table" in table3 and all(model in table3 for model in MODELS)
+    assert "torch" in check["pages"]["results/report/environment.html"]
+    assert "patient-disjoint tuning split" in dom  # the protocol statement

@@ -1,0 +1,15 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
+
+from murad.jobs import ensembles
+from murad.workflow import run_job
+
+models = list(snakemake.params.models)
+names = list(snakemake.params.names)
+run_job(snakemake, ensembles, tune_csvs=dict(zip(models, snakemake.input.tune, strict=True)),
+        valid_csvs=dict(zip(models, snakemake.input.valid, strict=True)), top_k=snakemake.params.top_k,
+        members_csv=snakemake.output.members, members_html=snakemake.output.members_html,
+        studies_csvs=dict(zip(names, snakemake.output.studies, strict=True)),
+        metrics_csvs=dict(zip(names, snakemake.output.metrics, strict=True)),
+        threshold=snakemake.params.threshold, repetitions=snakemake.params.repetitions, seed=snakemake.params.seed)
