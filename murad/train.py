@@ -130,7 +130,8 @@ def train_model(
     hub_dir: str | Path | None = None,
     threads: int = 1,
 ) -> dict:
-    """Train ``model_name``; write ``model.pt``, ``history.csv`` and ``meta.json`` into ``out_dir``."""
+    """Train ``model_name``; write ``model.pt``, ``history.csv``, ``meta.json`` and ``tune_predictions.csv`` (the
+    chosen epoch's tuning-split image probabilities, so no later job has to predict the tuning split again)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path, best_path = out_dir / "checkpoint.pt", out_dir / "best.pt"
@@ -257,7 +258,7 @@ def train_model(
                 }
                 history.append(row)
                 if tune_loss < best["loss"]:
-                    best = {"loss": tune_loss, "epoch": epoch + 1}
+                    best = {"loss": tune_loss, "epoch": epoch + 1, "tune_probs": torch.from_numpy(tune_probs)}
                     _atomic_save({k: v.cpu() for k, v in model.state_dict().items()}, best_path)
                 partial = {"loss_sum": 0.0, "images": 0, "seconds": 0.0}
                 save_checkpoint(epoch + 1, 0)
@@ -304,6 +305,8 @@ def train_model(
         "git_commit": git_commit(),
     }
     write_csv(history_frame, out_dir / "history.csv")
+    # The chosen checkpoint's tuning-split probabilities (what predicting the tuning split with model.pt gives).
+    write_csv(tune_table.assign(prob=best["tune_probs"].numpy().round(6)), out_dir / "tune_predictions.csv")
     write_json(meta, out_dir / "meta.json")
     checkpoint_path.unlink(missing_ok=True)
     best_path.unlink(missing_ok=True)

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import torch
 
-from murad.data import build_cache
+from murad.data import BatchAugmenter, build_cache
 from murad.split import tuning_split, verify_dataset
-from murad.train import HISTORY_COLUMNS, TrainSettings, loss_weights, train_model
+from murad.train import HISTORY_COLUMNS, TrainSettings, load_trained, loss_weights, predict, train_model
 
 from .conftest import default_config, merged, run_snakemake
 
@@ -91,7 +91,13 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
     valid = pd.read_csv(work / "results/split/valid.csv")
     assert list(images.columns) == ["path", "patient", "study", "body_part", "label", "prob"]
     assert list(images["path"]) == list(valid["path"]) and images["prob"].between(0, 1).all()
-    assert len(pd.read_csv(folder / "tune_images.csv")) == len(pd.read_csv(work / "results/split/tune.csv"))
+    # Training wrote the chosen epoch's tuning probabilities: the same as predicting the tuning split with model.pt.
+    tune = pd.read_csv(work / "results/models/mobilenet_v2/tune_predictions.csv")
+    assert list(tune["path"]) == list(pd.read_csv(work / "results/split/tune.csv")["path"])
+    model, _ = load_trained(work / "results/models/mobilenet_v2/model.pt")
+    again = predict(model, np.load(work / "results/cache/tune_64px.npy"), BatchAugmenter(torch.device("cpu")), 16)
+    np.testing.assert_allclose(tune["prob"], again, atol=2e-6)
+    assert pd.read_csv(folder / "tune_studies.csv")["study"].tolist() == sorted(set(tune["study"]))
     studies = pd.read_csv(folder / "studies.csv")
     assert list(studies.columns) == ["study", "patient", "body_part", "label", "prob", "pred"]
     assert len(studies) == valid["study"].nunique()

@@ -61,8 +61,8 @@ def prediction_inputs(wildcards):
     size = model_settings(wildcards.model)["image_size"]
     return {
         "model": f"results/models/{wildcards.model}/model.pt",
-        **{f"{name}_table": SPLIT_TABLES[name] for name in ("valid", "tune")},
-        **{f"{name}_cache": f"results/cache/{name}_{size}px.npy" for name in ("valid", "tune")},
+        "valid_table": SPLIT_TABLES["valid"],
+        "valid_cache": f"results/cache/valid_{size}px.npy",
     }
 
 

@@ -1,4 +1,5 @@
-# Stage 4: predict on MURA valid (and the tuning split), aggregate per study, metrics per model.
+# Stage 4: predict on MURA valid, aggregate per study (valid, and the tuning split whose image probabilities the
+# train job wrote), metrics per model; ensembles chosen on the tuning split.
 
 
 rule predict:
@@ -6,7 +7,6 @@ rule predict:
         unpack(prediction_inputs),
     output:
         valid="results/predictions/{model}/images.csv",
-        tune="results/predictions/{model}/tune_images.csv",
     params:
         batch_size=lambda wildcards: 2 * model_settings(wildcards.model)["batch_size"],
     threads: config["training"]["threads"]
@@ -21,7 +21,7 @@ rule predict:
 rule aggregate_studies:
     input:
         valid="results/predictions/{model}/images.csv",
-        tune="results/predictions/{model}/tune_images.csv",
+        tune="results/models/{model}/tune_predictions.csv",
     output:
         valid="results/predictions/{model}/studies.csv",
         tune="results/predictions/{model}/tune_studies.csv",

@@ -24,6 +24,7 @@ rule train:
         model="results/models/{model}/model.pt",
         history="results/models/{model}/history.csv",
         meta="results/models/{model}/meta.json",
+        tune_predictions="results/models/{model}/tune_predictions.csv",
     params:
         settings=lambda wildcards: model_settings(wildcards.model),
         hub_dir=config["training"]["hub_dir"],

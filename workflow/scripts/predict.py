@@ -5,7 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import predict
 from murad.workflow import run_job
 
-splits = ("valid", "tune")
+splits = ("valid",)
 run_job(snakemake, predict, model_path=snakemake.input.model,
         tables={s: snakemake.input[f"{s}_table"] for s in splits},
         caches={s: snakemake.input[f"{s}_cache"] for s in splits},
