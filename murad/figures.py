@@ -87,20 +87,28 @@ def roc_curves(studies: dict[str, pd.DataFrame]):
     return figure
 
 
-def learning_curves(histories: dict[str, pd.DataFrame]):
-    names = ordered(histories)
-    figure, axes = _grid(len(names), 6, (2.4, 2.0))
+def _small_multiples(frames: dict[str, pd.DataFrame], draw, size: tuple[float, float], xlabel: str, ylabel: str):
+    """One small panel per model (six to a row), each drawn by ``draw(ax, frame)`` and titled with the name."""
+    names = ordered(frames)
+    figure, axes = _grid(len(names), 6, size)
     for ax, name in zip(axes, names, strict=False):
-        history = histories[name]
+        draw(ax, frames[name])
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=6)
+    figure.supxlabel(xlabel)
+    figure.supylabel(ylabel)
+    figure.tight_layout()
+    return figure, axes
+
+
+def learning_curves(histories: dict[str, pd.DataFrame]):
+    def draw(ax, history):
         ax.plot(history["epoch"], history["train_loss"], marker="o", markersize=3, label="train")
         ax.plot(history["epoch"], history["tune_loss"], marker="s", markersize=3, label="tuning")
-        ax.set_title(name, fontsize=8)
         ax.set_xticks(history["epoch"])
-        ax.tick_params(labelsize=6)
+
+    figure, axes = _small_multiples(histories, draw, (2.4, 2.0), "epoch", "loss (BCE)")
     axes[0].legend(fontsize=6)
-    figure.supxlabel("epoch")
-    figure.supylabel("loss (BCE)")
-    figure.tight_layout()
     return figure
 
 
@@ -121,19 +129,12 @@ def kappa_tradeoff(table3: pd.DataFrame):
 
 
 def confusion_matrices(studies: dict[str, pd.DataFrame]):
-    names = ordered(studies)
-    figure, axes = _grid(len(names), 6, (2.1, 2.0))
-    for ax, name in zip(axes, names, strict=False):
-        table = studies[name]
+    def draw(ax, table):
         matrix = confusion_matrix(table["label"], table["pred"], labels=[0, 1])
         sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax, annot_kws={"fontsize": 8},
                     xticklabels=["normal", "abnormal"], yticklabels=["normal", "abnormal"])
-        ax.set_title(name, fontsize=8)
-        ax.tick_params(labelsize=6)
-    figure.supxlabel("predicted")
-    figure.supylabel("true")
-    figure.tight_layout()
-    return figure
+
+    return _small_multiples(studies, draw, (2.1, 2.0), "predicted", "true")[0]
 
 
 def write_figures(metrics_csvs: dict[str, str], studies_csvs: dict[str, str], history_csvs: dict[str, str],
