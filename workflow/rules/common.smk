@@ -15,6 +15,12 @@ for _name in MODELS:
     if _name not in available_models():
         raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
 
+# The models that get class activation maps (cam.smk): cam.models, or every trained model.
+CAM_MODELS = sorted(set(config["cam"]["models"] or MODELS))
+for _name in CAM_MODELS:
+    if _name not in MODELS:
+        raise ConfigError(f"config key cam.models: {_name} is not one of training.models")
+
 # Ensembles of the trained models (chosen on the tuning split), evaluated and tabulated like models.
 ENSEMBLE_TOP_K = min(config["evaluation"]["ensemble_top_k"], len(MODELS))
 ENSEMBLES = sorted([BEST_PER_BODY_PART, top_k_name(ENSEMBLE_TOP_K)]) if len(MODELS) >= 2 else []
@@ -66,6 +72,25 @@ def prediction_inputs(wildcards):
     }
 
 
+def cam_inputs(wildcards):
+    """A CAM job's inputs: the model, MURA valid's table and cache at its size, and the lesion boxes if synthetic."""
+    size = model_settings(wildcards.model)["image_size"]
+    inputs = {
+        "model": f"results/models/{wildcards.model}/model.pt",
+        "valid_table": SPLIT_TABLES["valid"],
+        "valid_cache": f"results/cache/valid_{size}px.npy",
+    }
+    if config["dataset"]["source"] == "synthetic":
+        inputs["lesions"] = f"{DATA_ROOT}/lesions.csv"
+    return inputs
+
+
+def cam_settings(model):
+    """A CAM job's settings (its params): the cam section (less the model list) and the model's image size only."""
+    settings = {key: value for key, value in config["cam"].items() if key != "models"}
+    return {**settings, "image_size": model_settings(model)["image_size"]}
+
+
 def training_mem_mb(model):
     """Memory for a training job: VGG (Adam over ~140 M parameters) and ResNeXt-101 need the most."""
     heavy = model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
@@ -97,6 +122,10 @@ def all_outputs():
         *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
         *expand("results/tables/table{n}.{ext}", n=(2, 3, 4), ext=("csv", "md", "tex", "html")),
         *expand("results/figures/{name}.{ext}", name=FIGURES, ext=("png", "svg")),
+        *expand("results/cam/{model}/{name}", model=CAM_MODELS, name=("scores.csv", "figure.png")),
+        "results/cam/localization.csv",
+        "results/cam/localization.md",
+        *expand("results/figures/cam_localization.{ext}", ext=("png", "svg")),
         "results/report/environment.csv",
         "results/report/config.yaml",
     ]

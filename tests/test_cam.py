@@ -1,0 +1,345 @@
+"""Class activation maps: the CAM identity per family, Grad-CAM for VGG, the localisation scores and baselines on
+hand-made maps, a trained model's map peaking in a known box, and the cam rules through the real workflow."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from murad import cam as cams
+from murad.data import BatchAugmenter, take
+from murad.jobs import NO_LESIONS_NOTE, cam, cam_localization
+from murad.models import build_model, model_spec
+
+from .conftest import default_config, merged, run_snakemake
+
+STYLE = {"style": "whitegrid", "palette": "colorblind", "dpi": 60}
+
+
+def no_hooks_left(model: torch.nn.Module) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks for m in model.modules())
+
+
+# ------------------------------------------------------------------------------------------------ the maps
+
+
+@pytest.mark.parametrize(
+    "name, size",
+    [("densenet121", 64), ("resnet18", 64), ("resnext50_32x4d", 64), ("mobilenet_v2", 64), ("inception_v3", 139)],
+)
+def test_cam_is_the_papers_weighted_sum_and_its_mean_plus_bias_is_the_logit(name, size):
+    torch.manual_seed(0)
+    model = build_model(name, "none", image_size=size).eval()
+    spec = model_spec(name)
+    assert spec.gap_linear
+    images = torch.randn(3, 3, size, size)
+    maps, logits = cams.class_activation_maps(model, spec, images)
+    head = model.get_submodule(spec.head)
+    with torch.no_grad():
+        expected = model(images).reshape(-1)
+    assert torch.allclose(logits, expected, atol=1e-5)
+    assert torch.allclose(maps.mean(dim=(1, 2)) + head.bias[0], logits, rtol=1e-4, atol=1e-4)
+    assert float(maps.std()) > 0  # a real map, not a constant
+    assert no_hooks_left(model)
+
+
+def test_gradcam_of_a_gap_linear_head_is_the_rectified_cam_over_the_cell_count():
+    """d logit / d f_k[i, j] = w_k / (h w) under GAP -> linear, so Grad-CAM = ReLU(CAM) / (h w) exactly."""
+    torch.manual_seed(1)
+    model = build_model("resnet18", "none", image_size=64).eval()
+    spec = model_spec("resnet18")
+    images = torch.randn(2, 3, 64, 64)
+    cam_maps, _ = cams.class_activation_maps(model, spec, images)
+    grad_maps, logits = cams.grad_cams(model, spec.cam_layer, images)
+    cells = cam_maps.shape[1] * cam_maps.shape[2]
+    assert torch.allclose(grad_maps, F.relu(cam_maps) / cells, atol=1e-5)
+    assert torch.allclose(logits, model(images).reshape(-1).detach(), atol=1e-5)
+
+
+def test_gradcam_for_vgg_is_non_negative_at_the_last_conv_map_and_leaves_no_hooks():
+    torch.manual_seed(0)
+    model = build_model("vgg11_bn", "none", image_size=64).eval()
+    spec = model_spec("vgg11_bn")
+    method = cams.cam_method(model, spec)
+    assert method.name == "Grad-CAM" and method.layer == "features.27"
+    assert isinstance(model.get_submodule(method.layer), torch.nn.ReLU)  # the ReLU before the final max-pool
+    flags = [p.requires_grad for p in model.parameters()]
+    cache = np.random.default_rng(0).integers(0, 256, (5, 64, 64), dtype=np.uint8)
+    maps, logits, used = cams.compute_maps(model, spec, cache, np.arange(5), batch_size=2)
+    assert used == method
+    assert maps.shape == (5, 4, 4) and logits.shape == (5,)  # 64 / 16: the map before the last pooling
+    assert (maps >= 0).all() and maps.max() > 0
+    assert no_hooks_left(model)
+    assert [p.requires_grad for p in model.parameters()] == flags
+    # a failing forward pass removes the hook and restores the parameters too
+    with pytest.raises(RuntimeError):
+        cams.grad_cams(model, method.layer, torch.randn(1, 2, 64, 64))
+    assert no_hooks_left(model)
+    assert [p.requires_grad for p in model.parameters()] == flags
+    with pytest.raises(ValueError, match="Grad-CAM"):
+        cams.class_activation_maps(model, spec, torch.randn(1, 3, 64, 64))
+
+
+# ------------------------------------------------------------------------------ scores and baselines by hand
+
+
+def test_peak_pointing_game_and_its_tolerance():
+    heat = np.zeros((100, 200), np.float32)  # H = 100, W = 200: tolerance is a share of 200 px
+    heat[50, 150] = 1.0
+    assert cams.peak(heat) == (150, 50)
+    assert cams.pointing_hit(heat, (140, 40, 160, 60), 0.0)  # inside
+    assert not cams.pointing_hit(heat, (10, 10, 20, 20), 0.03)
+    # box starts 5 px right of the peak: within 0.03 x 200 = 6 px, not within 0.02 x 200 = 4 px
+    assert cams.box_distance(150, 50, (155, 40, 170, 60)) == 5
+    assert cams.pointing_hit(heat, (155, 40, 170, 60), 0.03)
+    assert not cams.pointing_hit(heat, (155, 40, 170, 60), 0.02)
+    # x1, y1 are exclusive: pixel 150 is 1 px right of the box [140, 150)
+    assert cams.box_distance(150, 50, (140, 40, 150, 60)) == 1
+    assert cams.box_distance(0, 0, (3, 4, 9, 9)) == 5  # diagonal: hypot(3, 4)
+
+
+def test_energy_share_chance_and_the_tolerance_chance_by_hand():
+    heat = np.zeros((4, 10), np.float32)
+    heat[:, :5] = 1.0
+    assert cams.energy_share(heat, (0, 0, 5, 2)) == pytest.approx(10 / 20)
+    assert cams.energy_share(heat + 3, (0, 0, 5, 2)) == pytest.approx(0.5)  # min-max normalised first
+    assert cams.energy_share(heat, (5, 0, 10, 4)) == 0
+    assert cams.box_fraction((0, 0, 5, 2), 10, 4) == pytest.approx(10 / 40)
+    # a 2 x 2 box on a 10 x 10 image, tolerance 0.1 x 10 = 1 px: the box and the 8 pixels beside its sides
+    assert cams.chance_pointing((4, 4, 6, 6), 10, 10, 0.1) == pytest.approx(12 / 100)
+    assert cams.chance_pointing((4, 4, 6, 6), 10, 10, 0.0) == pytest.approx(cams.box_fraction((4, 4, 6, 6), 10, 10))
+
+
+def test_flat_maps_point_nowhere_and_spread_evenly():
+    flat = np.zeros((20, 30), np.float32)
+    assert cams.peak(flat) is None
+    assert not cams.pointing_hit(flat, (0, 0, 30, 20), 0.1)
+    assert cams.energy_share(flat, (0, 0, 15, 20)) == pytest.approx(0.5)
+    assert (cams.normalise(flat) == 0).all()
+
+
+def test_centre_baseline_peaks_at_the_centre_and_is_scored_like_a_map():
+    centre = cams.centre_map(7, 11)
+    assert cams.peak(centre) == (5, 3)
+    scores = cams.score_map(centre, (4, 2, 7, 5), 0.0)
+    assert scores["pointing_hit"] == 1 and scores["centre_hit"] == 1
+    assert scores["energy_share"] == pytest.approx(scores["centre_energy"])
+    off = cams.score_map(centre, (0, 0, 2, 2), 0.0)
+    assert off["centre_hit"] == 0 and 0 < off["centre_energy"] < off["chance"]
+
+
+def test_upsampling_puts_a_cell_on_the_original_pixels_and_the_peak_at_its_centre():
+    cell = np.array([[0.0, 0.0], [0.0, 1.0]], np.float32)  # bottom-right cell of a 2 x 2 map
+    heat = cams.upsample(cell, 20, 40)  # original H = 20, W = 40 (the cache squashed it to a square)
+    assert heat.shape == (20, 40)
+    assert heat[:10, :20].max() < heat[15:, 30:].min()
+    # the border plateau's tie goes to the cell centre, ((1 + 0.5) x 40 / 2 - 0.5, (1 + 0.5) x 20 / 2 - 0.5)
+    assert cams.peak(heat) == (30, 15)
+
+
+def test_localisation_table_means_per_model_and_kind_with_baselines():
+    def frame(hits, energy, kinds):
+        return pd.DataFrame({
+            "method": "CAM (layer4)", "kind": kinds, "pointing_hit": hits, "energy_share": energy,
+            "chance": [0.1, 0.2, 0.3, None], "chance_pointing": [0.2, 0.3, 0.4, None],
+            "centre_hit": [1, 0, 0, None], "centre_energy": [0.2, 0.1, 0.0, None],
+            "peak_x": [1, None, 3, 4],
+        })
+
+    scores = {"b": frame([1, 0, 1, None], [0.5, 0.1, 0.3, None], ["lytic", "fracture", "lytic", None]),
+              "a": frame([0, 0, 1, None], [0.2, 0.2, 0.2, None], ["lytic", "fracture", "lytic", None])}
+    table = cams.localisation_table(scores)
+    assert list(table.columns) == cams.LOCALISATION_COLUMNS
+    assert list(zip(table["model"], table["kind"])) == [("a", "all"), ("a", "fracture"), ("a", "lytic"),
+                                                         ("b", "all"), ("b", "fracture"), ("b", "lytic")]
+    b = table[table["model"] == "b"].set_index("kind")
+    assert b.loc["all", "images"] == 3 and b.loc["all", "pointing"] == pytest.approx(2 / 3, abs=1e-6)
+    assert b.loc["lytic", "energy"] == pytest.approx(0.4) and b.loc["lytic", "chance"] == pytest.approx(0.2)
+    assert b.loc["all", "centre_pointing"] == pytest.approx(1 / 3)
+    assert b.loc["fracture", "flat"] == 1 and b.loc["lytic", "flat"] == 0
+    markdown = cams.localisation_markdown(table, tolerance=0.03)
+    assert "| chance |" in markdown and "| centre baseline |" in markdown and "0.03 x" in markdown
+
+
+# ------------------------------------------------------------------- a trained model points at a known box
+
+
+def blob_images(n: int, size: int, seed: int):
+    """Noisy gradients with a dim wide spot; half (label 1) add a compact bright spot whose box is known, the other
+    half a second dim spot of the same integrated brightness (so the label needs the local shape, not the mean)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    radius = size / 8
+
+    def spot(cx, cy, sigma, amplitude):
+        return amplitude * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
+
+    images, labels, boxes = np.empty((n, size, size), np.uint8), np.zeros(n, np.float32), []
+    for i in range(n):
+        slope = rng.uniform(0, 1, 2)
+        picture = 60 + 40 * (slope[0] * xx + slope[1] * yy) / size + rng.normal(0, 8, (size, size))
+        picture += spot(*rng.uniform(0, size, 2), 2 * radius / 1.5, 30)
+        cx, cy = rng.uniform(size / 6, size - size / 6, 2)
+        box = None
+        if i % 2 == 0:
+            picture += spot(cx, cy, radius / 1.5, 120)
+            box = (int(cx - radius), int(cy - radius), math.ceil(cx + radius), math.ceil(cy + radius))
+            labels[i] = 1
+        else:
+            picture += spot(cx, cy, 2 * radius / 1.5, 30)
+        images[i] = np.clip(picture, 0, 255).astype(np.uint8)
+        boxes.append(box)
+    return images, labels, boxes
+
+
+def test_a_trained_small_models_map_peaks_in_the_known_box():
+    torch.set_num_threads(2)
+    size = 128
+    train, labels, _ = blob_images(192, size, seed=0)
+    torch.manual_seed(0)
+    model = build_model("resnet18", "none", image_size=size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    augmenter = BatchAugmenter(torch.device("cpu"))
+    order = np.random.default_rng(1)
+    model.train()
+    for _ in range(24):
+        index = order.choice(len(train), 32, replace=False)
+        loss = F.binary_cross_entropy_with_logits(model(augmenter.normalise(take(train, index))).squeeze(1),
+                                                  torch.from_numpy(labels[index]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    test, test_labels, boxes = blob_images(60, size, seed=2)
+    model.eval()
+    positives = np.flatnonzero(test_labels == 1)
+    maps, logits, method = cams.compute_maps(model, model_spec("resnet18"), test, np.arange(len(test)), 32)
+    assert method.name == "CAM" and maps.shape == (60, 4, 4)
+    assert ((logits > 0) == (test_labels == 1)).mean() >= 0.9  # it learned the task
+    scores = [cams.score_map(cams.upsample(maps[i], size, size), boxes[i], 0.05) for i in positives]
+    hits = np.mean([s["pointing_hit"] for s in scores])
+    # a 4 x 4 map on a 128 px image: the peak is a cell centre, so most (not all) peaks land in the 32 px box
+    assert hits >= 0.6, hits
+    assert hits > np.mean([s["chance_pointing"] for s in scores]) + 0.4
+    assert hits > np.mean([s["centre_hit"] for s in scores]) + 0.25
+    assert np.mean([s["energy_share"] for s in scores]) > np.mean([s["chance"] for s in scores])
+
+
+# ----------------------------------------------------------------------------- the jobs and the workflow
+
+
+def fake_trained_model(path, name="mobilenet_v2", size=64):
+    """A ``model.pt`` as training writes it, with untrained weights."""
+    torch.manual_seed(0)
+    model = build_model(name, "none", image_size=size)
+    settings = {"image_size": size, "weights": "none"}
+    torch.save({"model": name, "state_dict": model.state_dict(), "settings": settings,
+                "spec": asdict(model_spec(name))}, path)
+
+
+def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_with_a_note(small_mura, tmp_path):
+    from murad.data import build_cache
+    from murad.split import verify_dataset
+
+    images, _ = verify_dataset(small_mura, check_files=False)
+    valid = images[images["path"].str.contains("/valid/")].reset_index(drop=True)
+    valid.to_csv(tmp_path / "valid.csv", index=False)
+    build_cache(valid, small_mura, 64, tmp_path / "valid.npy")
+    fake_trained_model(tmp_path / "model.pt")
+    settings = {"images": "abnormal", "per_body_part": 1, "tolerance": 0.03, "alpha": 0.45, "colormap": "jet",
+                "batch_size": 16, "image_size": 64}
+    out = tmp_path / "cam"
+    cam(str(tmp_path / "model.pt"), str(tmp_path / "valid.csv"), str(tmp_path / "valid.npy"), str(small_mura), None,
+        str(out / "scores.csv"), str(out / "figure.png"), str(out / "overlays"), settings, STYLE)
+    scores = pd.read_csv(out / "scores.csv")
+    assert list(scores.columns) == cams.SCORE_COLUMNS
+    assert len(scores) == int(valid["label"].sum()) and (scores["label"] == 1).all()
+    assert scores["pointing_hit"].isna().all() and scores["kind"].isna().all()  # not scored
+    assert scores["prob"].between(0, 1).all() and scores["peak_x"].notna().all()
+    drawn = sorted(p.name for p in (out / "overlays").iterdir())
+    assert drawn == sorted(scores.loc[scores["overlay"].notna(), "overlay"])
+    assert len(drawn) == scores["body_part"].nunique()  # one per body part
+    first = scores[scores["overlay"].notna()].iloc[0]
+    with Image.open(out / "overlays" / first["overlay"]) as overlay:
+        assert overlay.size == (first["width"], first["height"])  # drawn on the original image, not the input
+    assert not list(out.glob(".*partial"))
+
+    cam_localization({"mobilenet_v2": str(out / "scores.csv")}, False, 0.03, str(tmp_path / "loc.csv"),
+                     str(tmp_path / "loc.md"), str(tmp_path / "loc.png"), str(tmp_path / "loc.svg"), STYLE)
+    assert pd.read_csv(tmp_path / "loc.csv").empty
+    assert list(pd.read_csv(tmp_path / "loc.csv").columns) == cams.LOCALISATION_COLUMNS
+    assert NO_LESIONS_NOTE in (tmp_path / "loc.md").read_text()
+    assert (tmp_path / "loc.png").stat().st_size > 0 and (tmp_path / "loc.svg").stat().st_size > 0
+
+
+def tiny_cam_config() -> dict:
+    config = merged(
+        default_config(),
+        {
+            "synthetic": {"seed": 3, "train_studies": 40, "valid_studies": 30},
+            "training": {"defaults": {"image_size": 64, "batch_size": 16, "epochs": 1}},
+            "cam": {"per_body_part": 1, "batch_size": 16},
+            "report": {"dpi": 60},
+        },
+    )
+    # shufflenet_v2_x0_5: any other torchvision model gets Grad-CAM on its last conv block, through the same rule
+    config["training"]["models"] = {"mobilenet_v2": None, "shufflenet_v2_x0_5": None}
+    return config
+
+
+def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path):
+    config = tiny_cam_config()
+    targets = ["results/cam/localization.csv", "results/cam/mobilenet_v2/figure.png",
+               "results/cam/shufflenet_v2_x0_5/figure.png"]
+    result = run_snakemake(tmp_path, "-c2", *targets, config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    lesions = pd.read_csv(tmp_path / "results/data/synthetic/lesions.csv")
+    valid = pd.read_csv(tmp_path / "results/split/valid.csv")
+    abnormal_with_box = valid[(valid["label"] == 1) & valid["path"].isin(lesions["path"])]
+    for model, method in (("mobilenet_v2", "CAM (features)"), ("shufflenet_v2_x0_5", "Grad-CAM (conv5)")):
+        folder = tmp_path / "results/cam" / model
+        scores = pd.read_csv(folder / "scores.csv")
+        assert list(scores["path"]) == list(valid.loc[valid["label"] == 1, "path"])  # valid's order
+        assert (scores["method"] == method).all()
+        scored = scores[scores["kind"].notna()]
+        assert list(scored["path"]) == list(abnormal_with_box["path"])
+        assert scored["pointing_hit"].isin([0, 1]).all() and scored["energy_share"].between(0, 1).all()
+        assert (folder / "figure.png").stat().st_size > 0
+        assert len(list((folder / "overlays").glob("*.png"))) == scores["body_part"].nunique()
+        assert (tmp_path / f"results/logs/cam/{model}.log").read_text().count(" INFO ") >= 1
+    table = pd.read_csv(tmp_path / "results/cam/localization.csv")
+    assert list(table.drop_duplicates("model")["model"]) == ["mobilenet_v2", "shufflenet_v2_x0_5"]
+    assert table.groupby("model")["kind"].first().eq("all").all()
+    assert (tmp_path / "results/figures/cam_localization.svg").exists()
+    assert "## Pointing game" in (tmp_path / "results/cam/localization.md").read_text()
+
+    # Re-running gives byte-identical tables.
+    before = {p: (tmp_path / p).read_bytes() for p in ("results/cam/mobilenet_v2/scores.csv",
+                                                       "results/cam/localization.csv")}
+    written = (tmp_path / "results/cam/localization.csv").stat().st_mtime_ns
+    again = run_snakemake(tmp_path, "-c2", *targets, "--forcerun", "cam", "cam_localization", config=config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "results/cam/localization.csv").stat().st_mtime_ns > written  # it did run again
+    assert {p: (tmp_path / p).read_bytes() for p in before} == before
+
+    # Changing one model's settings re-runs only that model's cam job (and the gather).
+    changed = tiny_cam_config()
+    changed["training"]["models"]["shufflenet_v2_x0_5"] = {"lr": 5.0e-4}
+    dry = run_snakemake(tmp_path, "-n", *targets, config=changed)
+    assert "wildcards: model=shufflenet_v2_x0_5" in dry.stdout and "wildcards: model=mobilenet_v2" not in dry.stdout
+    assert "cam_localization" in dry.stdout
+
+    # cam.models naming a model that is not trained is refused with one line naming the key.
+    wrong = tiny_cam_config()
+    wrong["cam"]["models"] = ["mobilenet_v2", "densenet121"]
+    refused = run_snakemake(tmp_path, "-n", config=wrong)
+    assert refused.returncode != 0
+    assert "config key cam.models: densenet121 is not one of training.models" in refused.stdout + refused.stderr

@@ -1,0 +1,61 @@
+# Stage 6: class activation maps of every model (Grad-CAM for VGG) over MURA valid radiographs, and their
+# localisation against the synthetic data's lesion boxes. Report category "5. Class activation maps".
+
+
+rule cam:
+    input:
+        unpack(cam_inputs),
+    output:
+        scores="results/cam/{model}/scores.csv",
+        figure=report(
+            "results/cam/{model}/figure.png",
+            caption="../report/cam_figure.rst",
+            category="5. Class activation maps",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "heat maps"},
+        ),
+        overlays=directory("results/cam/{model}/overlays"),
+    params:
+        root=DATA_ROOT,
+        settings=lambda wildcards: cam_settings(wildcards.model),
+        style=config["report"],
+    threads: config["training"]["threads"]
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/cam/{model}.log",
+    script:
+        "../scripts/cam.py"
+
+
+rule cam_localization:
+    input:
+        scores=expand("results/cam/{model}/scores.csv", model=CAM_MODELS),
+    output:
+        table=report(
+            "results/cam/localization.csv",
+            caption="../report/cam_localization.rst",
+            category="5. Class activation maps",
+            subcategory="localisation",
+            labels={"model": "all", "figure": "localisation table"},
+        ),
+        markdown="results/cam/localization.md",
+        png=report(
+            "results/figures/cam_localization.png",
+            caption="../report/cam_localization.rst",
+            category="5. Class activation maps",
+            subcategory="localisation",
+            labels={"model": "all", "figure": "localisation"},
+        ),
+        svg="results/figures/cam_localization.svg",
+    params:
+        models=CAM_MODELS,
+        scored=config["dataset"]["source"] == "synthetic",
+        tolerance=config["cam"]["tolerance"],
+        style=config["report"],
+    conda:
+        "../../envs/murad.yaml"
+    log:
+        "results/logs/cam_localization.log",
+    script:
+        "../scripts/cam_localization.py"
