@@ -287,13 +287,14 @@ def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv
 
 
 def cam_localization(scores_csvs: dict[str, str], scored: bool, tolerance: float, out_csv: str, out_md: str,
-                     figure_png: str, figure_svg: str, style: dict) -> None:
+                     out_html: str, figure_png: str, figure_svg: str, style: dict) -> None:
     """Every model's CAM localisation (pointing game, energy share) per abnormality kind, beside the chance and
     centre baselines: a CSV, a Markdown table and a figure; on data without lesion boxes, a note instead."""
     import pandas as pd
 
     from . import cam as cams
     from .plotting import apply_style, save_figure
+    from .tables import to_html
 
     scores = {model: pd.read_csv(path) for model, path in sorted(scores_csvs.items())}
     table = cams.localisation_table(scores) if scored else pd.DataFrame(columns=cams.LOCALISATION_COLUMNS)
@@ -301,8 +302,10 @@ def cam_localization(scores_csvs: dict[str, str], scored: bool, tolerance: float
     if scored and table.empty:
         note = "localisation not scored: no selected MURA valid image has a lesion box"
     apply_style(style["style"], style["palette"])
-    with staged_outputs(out_csv, out_md, figure_png, figure_svg) as (csv_path, md_path, png_path, svg_path):
+    paths = (out_csv, out_md, out_html, figure_png, figure_svg)
+    with staged_outputs(*paths) as (csv_path, md_path, html_path, png_path, svg_path):
         write_csv(table, csv_path)
+        Path(html_path).write_text(to_html(table.round(3), note or "CAM localisation per model and abnormality kind"))
         with open(md_path, "w") as handle:
             handle.write(cams.localisation_markdown(table, note, tolerance))
         save_figure(cams.localisation_figure(table, note), png_path, svg_path, dpi=style["dpi"])

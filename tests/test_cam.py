@@ -272,10 +272,12 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
     assert not list(out.glob(".*partial"))
 
     cam_localization({"mobilenet_v2": str(out / "scores.csv")}, False, 0.03, str(tmp_path / "loc.csv"),
-                     str(tmp_path / "loc.md"), str(tmp_path / "loc.png"), str(tmp_path / "loc.svg"), STYLE)
+                     str(tmp_path / "loc.md"), str(tmp_path / "loc.html"), str(tmp_path / "loc.png"),
+                     str(tmp_path / "loc.svg"), STYLE)
     assert pd.read_csv(tmp_path / "loc.csv").empty
     assert list(pd.read_csv(tmp_path / "loc.csv").columns) == cams.LOCALISATION_COLUMNS
     assert NO_LESIONS_NOTE in (tmp_path / "loc.md").read_text()
+    assert NO_LESIONS_NOTE in (tmp_path / "loc.html").read_text()
     assert (tmp_path / "loc.png").stat().st_size > 0 and (tmp_path / "loc.svg").stat().st_size > 0
 
 

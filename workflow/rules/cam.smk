@@ -32,14 +32,15 @@ rule cam_localization:
     input:
         scores=expand("results/cam/{model}/scores.csv", model=CAM_MODELS),
     output:
-        table=report(
-            "results/cam/localization.csv",
+        table="results/cam/localization.csv",
+        markdown="results/cam/localization.md",
+        html=report(
+            "results/cam/localization.html",
             caption="../report/cam_localization.rst",
             category="5. Class activation maps",
             subcategory="localisation",
             labels={"model": "all", "figure": "localisation table"},
         ),
-        markdown="results/cam/localization.md",
         png=report(
             "results/figures/cam_localization.png",
             caption="../report/cam_localization.rst",

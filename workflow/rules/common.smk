@@ -125,6 +125,7 @@ def all_outputs():
         *expand("results/cam/{model}/{name}", model=CAM_MODELS, name=("scores.csv", "figure.png")),
         "results/cam/localization.csv",
         "results/cam/localization.md",
+        "results/cam/localization.html",
         *expand("results/figures/cam_localization.{ext}", ext=("png", "svg")),
         "results/report/environment.csv",
         "results/report/config.yaml",
