@@ -31,6 +31,7 @@ rule train:
     threads: config["training"]["threads"]
     resources:
         mem_mb=lambda wildcards: training_mem_mb(wildcards.model),
+        runtime=lambda wildcards, attempt: training_runtime(wildcards.model, attempt),
     conda:
         "../../envs/murad.yaml"
     log:
