@@ -46,20 +46,22 @@ def _with_prediction(studies: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 def best_per_body_part(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame],
                        threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Valid studies answered, per body part, by the model best on that body part's tuning studies."""
-    members, parts = [], []
-    for body_part, group in scores[scores["scope"] != "overall"].groupby("scope", sort=True):
-        best = _ranked(group).iloc[0]
+    """Valid studies answered, per body part, by the model best on that body part's tuning studies.
+
+    A body part with no tuning studies (a small tuning split) is answered by the model best on the whole tuning
+    split; its member row says so (``chosen_on: overall``).
+    """
+    overall_best = _ranked(scores[scores["scope"] == "overall"]).iloc[0]
+    per_part = {part: _ranked(group).iloc[0] for part, group in scores[scores["scope"] != "overall"].groupby("scope")}
+    parts = sorted(set().union(*(set(v["body_part"]) for v in valid_studies.values())))
+    members, answers = [], []
+    for body_part in parts:
+        best, chosen_on = (per_part[body_part], body_part) if body_part in per_part else (overall_best, "overall")
         members.append({"ensemble": BEST_PER_BODY_PART, "scope": body_part, "model": best["model"],
-                        "tune_kappa": best["kappa"], "tune_auc": best["auc"]})
+                        "tune_kappa": best["kappa"], "tune_auc": best["auc"], "chosen_on": chosen_on})
         valid = valid_studies[best["model"]]
-        parts.append(valid[valid["body_part"] == body_part])
-    covered = {m["scope"] for m in members}
-    for model, valid in sorted(valid_studies.items()):
-        uncovered = set(valid["body_part"]) - covered
-        if uncovered:
-            raise ValueError(f"{model}: body part(s) {', '.join(sorted(uncovered))} in valid but not in the tuning split")
-    return _with_prediction(pd.concat(parts), threshold), pd.DataFrame(members)
+        answers.append(valid[valid["body_part"] == body_part])
+    return _with_prediction(pd.concat(answers), threshold), pd.DataFrame(members)
 
 
 def top_k_mean(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: int,
@@ -68,7 +70,8 @@ def top_k_mean(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: 
     ranked = _ranked(scores[scores["scope"] == "overall"]).head(k)
     name = top_k_name(k)
     members = pd.DataFrame({"ensemble": name, "scope": "overall", "model": ranked["model"].to_list(),
-                            "tune_kappa": ranked["kappa"].to_list(), "tune_auc": ranked["auc"].to_list()})
+                            "tune_kappa": ranked["kappa"].to_list(), "tune_auc": ranked["auc"].to_list(),
+                            "chosen_on": "overall"})
     chosen = [valid_studies[m].set_index("study").sort_index() for m in members["model"]]
     for model, table in zip(members["model"], chosen, strict=True):
         if not table.index.equals(chosen[0].index):

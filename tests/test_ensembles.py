@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from murad.ensembles import best_per_body_part, top_k_mean, tuning_scores
 from murad.metrics import STUDY_COLUMNS
@@ -55,8 +54,10 @@ def test_top_k_mean_averages_the_k_best_on_tune_with_ties_broken_by_auc_then_nam
     assert (ensemble["pred"] == (expected > 0.5)).all()
 
 
-def test_a_body_part_missing_from_the_tuning_split_is_an_error():
-    tune = {"a": studies("t", LABELS, PERFECT, ["elbow"] * 8)}
-    valid = {"a": studies("v", LABELS, PERFECT, PARTS8)}
-    with pytest.raises(ValueError, match="wrist"):
-        best_per_body_part(tuning_scores(tune), valid)
+def test_a_body_part_missing_from_the_tuning_split_goes_to_the_overall_best():
+    tune = {"a": studies("t", LABELS, INVERTED, ["elbow"] * 8), "b": studies("t", LABELS, PERFECT, ["elbow"] * 8)}
+    valid = {"a": studies("v", LABELS, PERFECT, PARTS8), "b": studies("v", LABELS, INVERTED, PARTS8)}
+    ensemble, members = best_per_body_part(tuning_scores(tune), valid)
+    assert members.set_index("scope")[["model", "chosen_on"]].to_dict("index") == {
+        "elbow": {"model": "b", "chosen_on": "elbow"}, "wrist": {"model": "b", "chosen_on": "overall"}}
+    assert len(ensemble) == 8 and (ensemble["pred"] != ensemble["label"]).all()
