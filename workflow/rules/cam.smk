@@ -19,7 +19,7 @@ rule cam:
         root=DATA_ROOT,
         settings=lambda wildcards: cam_settings(wildcards.model),
         style=config["report"],
-    threads: config["training"]["threads"]
+    threads: config["evaluation"]["threads"]
     conda:
         "../../envs/murad.yaml"
     log:

@@ -9,7 +9,7 @@ rule predict:
         valid="results/predictions/{model}/images.csv",
     params:
         batch_size=lambda wildcards: 2 * model_settings(wildcards.model)["batch_size"],
-    threads: config["training"]["threads"]
+    threads: config["evaluation"]["threads"]
     conda:
         "../../envs/murad.yaml"
     log:
