@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import REPO, SNAKEMAKE, default_config, merged
+from .conftest import tiny_config as shared_tiny_config
+from .conftest import REPO, SNAKEMAKE
 
 CLUSTER_SCRIPT = REPO / "tests/slurm/cluster.sh"
 REQUIRED = os.environ.get("MURAD_REQUIRE_SLURM") == "1"
@@ -54,18 +55,7 @@ def cluster() -> None:
 
 
 def tiny_config(data_root: Path) -> dict:
-    config = merged(
-        default_config(),
-        {
-            "dataset": {"source": "mura", "root": str(data_root)},
-            "split": {"tune_fraction": 0.3},  # every body part of this small MURA in the tuning split (ensembles)
-            "evaluation": {"bootstrap": 10},
-            # one CPU per job: two jobs share the node's two cores, one on each fake GPU
-            "training": {"threads": 1, "defaults": {"image_size": 64, "batch_size": 16, "epochs": 1}},
-        },
-    )
-    config["training"]["models"] = {PREEMPTED: {"epochs": EPOCHS}, "resnet34": None}
-    return config
+    return shared_tiny_config(data_root, {PREEMPTED: {"epochs": EPOCHS}, "resnet34": None})
 
 
 @dataclass

@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import pytest
 
-from .conftest import default_config, merged, run_snakemake
+from .conftest import tiny_config as shared_tiny_config
+from .conftest import merged, run_snakemake
 
 MODELS = ("mobilenet_v2", "resnet34")
 ADDED = "resnet18"
@@ -56,17 +57,7 @@ def dry_run(work: Path, config: dict, *args: str) -> list[Job]:
 
 
 def tiny_config(data_root: Path) -> dict:
-    config = merged(
-        default_config(),
-        {
-            "dataset": {"source": "mura", "root": str(data_root)},
-            "split": {"tune_fraction": 0.3},  # every body part of this small MURA in the tuning split (ensembles)
-            "evaluation": {"bootstrap": 10},
-            "training": {"threads": 1, "defaults": {"image_size": 64, "batch_size": 16, "epochs": 1}},
-        },
-    )
-    config["training"]["models"] = {model: None for model in MODELS}
-    return config
+    return shared_tiny_config(data_root, {model: None for model in MODELS})
 
 
 class Finished(NamedTuple):
