@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,21 @@ def staged_outputs(*paths: str | Path):
     finally:
         for tmp in staged:
             tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def staged_directory(path: str | Path):
+    """Yield a fresh folder beside ``path``; it replaces ``path`` only if the block succeeds."""
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from .io import staged_outputs, write_csv, write_json
+from .io import staged_directory, staged_outputs, write_csv, write_json
 from .split import compare_with_published, table2, tuning_split, verify_dataset
 from .synthetic import SyntheticSettings, generate
 
@@ -191,32 +191,6 @@ def metrics(studies_csv: str, out_csv: str, threshold: float = 0.5, repetitions:
 # ----------------------------------------------------------------------------- class activation maps (cam.smk)
 
 
-class _StagedDirectory:
-    """A temporary folder beside ``path`` that replaces ``path`` only if the ``with`` block succeeds."""
-
-    def __init__(self, path: str):
-        from pathlib import Path
-
-        self.target = Path(path)
-        self.partial = self.target.with_name(f".{self.target.name}.partial")
-
-    def __enter__(self):
-        import shutil
-
-        shutil.rmtree(self.partial, ignore_errors=True)
-        self.partial.mkdir(parents=True)
-        return self.partial
-
-    def __exit__(self, error_type, *_) -> None:
-        import os
-        import shutil
-
-        if error_type is None:
-            shutil.rmtree(self.target, ignore_errors=True)
-            os.replace(self.partial, self.target)
-        shutil.rmtree(self.partial, ignore_errors=True)
-
-
 NO_LESIONS_NOTE = ("localisation not scored: there is no lesions.csv with ground-truth boxes (dataset.source is "
                    "not synthetic); the heat maps are rendered all the same")
 
@@ -266,7 +240,7 @@ def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv
     lut = cams.colour_lut(settings["colormap"])
     panels = []
     with staged_outputs(scores_csv, figure_png) as (scores_path, figure_path), \
-            _StagedDirectory(overlays_dir) as folder:
+            staged_directory(overlays_dir) as folder:
         for row in drawn:
             image = scores.iloc[row]
             radiograph = cams.load_original(Path(root) / image["path"])
