@@ -259,7 +259,7 @@ def train_model(
                 history.append(row)
                 if tune_loss < best["loss"]:
                     best = {"loss": tune_loss, "epoch": epoch + 1, "tune_probs": torch.from_numpy(tune_probs)}
-                    _atomic_save({k: v.cpu() for k, v in model.state_dict().items()}, best_path)
+                    _atomic_save(model.state_dict(), best_path)  # keeps _metadata: module versions (mnasnet needs them)
                 partial = {"loss_sum": 0.0, "images": 0, "seconds": 0.0}
                 save_checkpoint(epoch + 1, 0)
                 remaining = sum(r["seconds"] for r in history) / len(history) * (settings.epochs - epoch - 1)

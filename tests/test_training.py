@@ -129,6 +129,18 @@ def test_same_seed_same_threads_gives_identical_history(prepared, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_model_outside_the_paper_trains_and_reloads_with_its_module_versions(prepared, tmp_path):
+    # mnasnet refuses a state dict without its version metadata, so model.pt must keep it.
+    train_once(prepared, tmp_path, epochs=1, model="mnasnet0_5")
+    model, record = load_trained(tmp_path / "model.pt")
+    assert record["state_dict"]._metadata[""]["version"] >= 1
+    tune = pd.read_csv(prepared["tune"][0])
+    probs = predict(model, np.load(prepared["tune"][1]), BatchAugmenter(torch.device("cpu")), 8)
+    saved = pd.read_csv(tmp_path / "tune_predictions.csv")
+    assert list(saved["path"]) == list(tune["path"])
+    np.testing.assert_allclose(saved["prob"], probs, atol=2e-6)
+
+
 RUNNER = textwrap.dedent(
     """
     import sys
