@@ -119,13 +119,33 @@ def kappa_tradeoff(table3: pd.DataFrame):
                               (axes[1], "training_minutes", "training time (minutes)")):
         ax.errorbar(rows[column], rows["kappa"], yerr=[rows["kappa"] - rows["kappa_low"], rows["kappa_high"] - rows["kappa"]],
                     fmt="o", markersize=4, elinewidth=0.6, capsize=2)
-        for _, row in rows.iterrows():
-            ax.annotate(row["model"], (row[column], row["kappa"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set(xlabel=label, xscale="log")
     axes[0].set_ylabel("Cohen's kappa on MURA valid (95% CI)")
     figure.suptitle("Is a bigger or longer-trained model better? Kappa against size and training time")
     figure.tight_layout()
+    for ax, column in ((axes[0], "params_millions"), (axes[1], "training_minutes")):
+        _label_points(ax, rows["model"], rows[column], rows["kappa"])
     return figure
+
+
+def _label_points(ax, names, xs, ys, fontsize: float = 6) -> None:
+    """Name each point; a label that would cover an earlier one moves down a line until it is clear of all, and
+    one that would leave the axes on the right sits left of its point.
+
+    Call after the axes' scale, limits and layout are final: the labels' boxes are measured as drawn.
+    """
+    renderer = ax.figure.canvas.get_renderer()
+    right_edge = ax.get_window_extent(renderer).x1
+    placed = []
+    for x, y, name in sorted(zip(xs, ys, names)):
+        label = ax.annotate(name, (x, y), fontsize=fontsize, xytext=(3, 3), textcoords="offset points")
+        if label.get_window_extent(renderer).x1 > right_edge:
+            label.set(x=-3, horizontalalignment="right")
+        shift = 0
+        while any(label.get_window_extent(renderer).overlaps(box) for box in placed):
+            shift += fontsize + 1
+            label.set(y=3 - shift)
+        placed.append(label.get_window_extent(renderer))
 
 
 def confusion_matrices(studies: dict[str, pd.DataFrame]):
