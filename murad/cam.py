@@ -54,6 +54,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from scipy.special import expit
 from torch import nn
 
 from .data import BatchAugmenter, batches, take
@@ -87,7 +88,6 @@ class LayerHook:
 
     def __init__(self, model: nn.Module, layer: str, leaf: bool = False):
         self.module = model.get_submodule(layer)
-        self.layer = layer
         self.leaf = leaf
         self.output: torch.Tensor | None = None
         self._handle = None
@@ -236,21 +236,25 @@ def peak(heat: np.ndarray) -> tuple[int, int] | None:
     return int(xs[nearest]), int(ys[nearest])
 
 
+def _gap(start: int, stop: int, at):
+    """Pixels from ``at`` (a number or an array) to the half-open range [start, stop); 0 inside."""
+    return np.maximum(np.maximum(start - at, at - (stop - 1)), 0)
+
+
 def box_distance(x: float, y: float, box: tuple[int, int, int, int]) -> float:
     """Euclidean distance in pixels from pixel (x, y) to the half-open box (x0, y0, x1, y1); 0 inside."""
     x0, y0, x1, y1 = box
-    dx = max(x0 - x, x - (x1 - 1), 0)
-    dy = max(y0 - y, y - (y1 - 1), 0)
-    return math.hypot(dx, dy)
+    return math.hypot(_gap(x0, x1, x), _gap(y0, y1, y))
 
 
 def tolerance_pixels(tolerance: float, width: int, height: int) -> float:
     return tolerance * max(width, height)
 
 
-def pointing_hit(heat: np.ndarray, box, tolerance: float) -> bool:
-    """The pointing game: the map's maximum within ``tolerance x`` the longer side of the box."""
-    top = peak(heat)
+def pointing_hit(heat: np.ndarray, box, tolerance: float, top: tuple[int, int] | None = None) -> bool:
+    """The pointing game: the map's maximum (``top``, if already found) within ``tolerance x`` the image's longer
+    side of the box."""
+    top = peak(heat) if top is None else top
     height, width = heat.shape
     return top is not None and box_distance(*top, box) <= tolerance_pixels(tolerance, width, height)
 
@@ -273,9 +277,8 @@ def box_fraction(box, width: int, height: int) -> float:
 def chance_pointing(box, width: int, height: int, tolerance: float) -> float:
     """Share of the image's pixels within the pointing tolerance of the box (a uniformly random peak's hit rate)."""
     x0, y0, x1, y1 = box
-    xs, ys = np.arange(width), np.arange(height)
-    dx = np.maximum(np.maximum(x0 - xs, xs - (x1 - 1)), 0).astype(np.float64)
-    dy = np.maximum(np.maximum(y0 - ys, ys - (y1 - 1)), 0).astype(np.float64)
+    dx = _gap(x0, x1, np.arange(width)).astype(np.float64)
+    dy = _gap(y0, y1, np.arange(height)).astype(np.float64)
     radius = tolerance_pixels(tolerance, width, height)
     return float((dx[None, :] ** 2 + dy[:, None] ** 2 <= radius**2).mean())
 
@@ -287,15 +290,18 @@ def centre_map(height: int, width: int) -> np.ndarray:
     return np.exp(-0.5 * (ys[:, None] ** 2 + xs[None, :] ** 2)).astype(np.float32)
 
 
+def _peak_columns(top: tuple[int, int] | None) -> dict:
+    return {"peak_x": top[0] if top else None, "peak_y": top[1] if top else None}
+
+
 def score_map(heat: np.ndarray, box, tolerance: float) -> dict:
     """Every localisation score of one upsampled map against one box, with both baselines."""
     height, width = heat.shape
     top = peak(heat)
     centre = centre_map(height, width)
     return {
-        "peak_x": top[0] if top else None,
-        "peak_y": top[1] if top else None,
-        "pointing_hit": int(pointing_hit(heat, box, tolerance)),
+        **_peak_columns(top),
+        "pointing_hit": int(top is not None and pointing_hit(heat, box, tolerance, top)),
         "energy_share": energy_share(heat, box),
         "chance": box_fraction(box, width, height),
         "chance_pointing": chance_pointing(box, width, height, tolerance),
@@ -330,15 +336,13 @@ def score_images(frame: pd.DataFrame, maps: np.ndarray, logits: np.ndarray, meth
     rows = []
     for index, (box, (width, height)) in enumerate(zip(boxes, sizes, strict=True)):
         heat = upsample(maps[index], height, width)
-        top = peak(heat)
-        row = score_map(heat, box, tolerance) if box else {}
-        rows.append({**row, "peak_x": top[0] if top else None, "peak_y": top[1] if top else None})
+        rows.append(score_map(heat, box, tolerance) if box else _peak_columns(peak(heat)))
     logits = logits.astype(np.float64)
     scores = pd.DataFrame({
         "path": frame["path"].to_numpy(),
         "body_part": frame["body_part"].to_numpy(),
         "label": frame["label"].to_numpy(),
-        "prob": (1 / (1 + np.exp(-logits))).round(6),
+        "prob": expit(logits).round(6),
         "logit": logits.round(6),
         "method": method.label,
         "width": [w for w, _ in sizes],
@@ -371,7 +375,7 @@ def overlay_rows(frame: pd.DataFrame, per_body_part: int) -> list[int]:
     """Positions (in ``frame``) of the images drawn as overlays: per body part (sorted), those with a lesion box
     first, then in table order, ``per_body_part`` of each."""
     chosen = []
-    has_box = frame["kind"].notna().to_numpy() if "kind" in frame else np.zeros(len(frame), bool)
+    has_box = frame["kind"].notna().to_numpy()
     for part in sorted(frame["body_part"].unique()):
         rows = np.flatnonzero(frame["body_part"].to_numpy() == part)
         rows = sorted(rows, key=lambda r: (not has_box[r], r))
@@ -389,7 +393,10 @@ def overlay_name(path: str) -> str:
 def read_lesions(path: str | Path) -> pd.DataFrame:
     """``lesions.csv`` (path, kind, x0, y0, x1, y1, width, height), one box per image."""
     lesions = pd.read_csv(path)
-    return lesions.drop_duplicates("path", keep="first").set_index("path")
+    repeated = lesions["path"][lesions["path"].duplicated()]
+    if len(repeated):
+        raise InputError(f"{path}: {repeated.iloc[0]} has more than one box (one per image expected)")
+    return lesions.set_index("path")
 
 
 # ------------------------------------------------------------------------------------------------ rendering
@@ -399,12 +406,6 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of an image file, from its header."""
     with Image.open(path) as picture:
         return picture.size
-
-
-def load_original(path: str | Path) -> np.ndarray:
-    """The radiograph at its original size, grayscale uint8 (H, W)."""
-    with Image.open(path) as picture:
-        return np.asarray(picture.convert("L"), dtype=np.uint8)
 
 
 def colour_lut(colormap: str) -> np.ndarray:
@@ -437,7 +438,6 @@ def save_png(rgb: np.ndarray, path: str | Path) -> None:
 class Panel:
     """One image of the per-model grid."""
 
-    name: str
     body_part: str
     radiograph: np.ndarray
     overlay: np.ndarray
@@ -453,7 +453,7 @@ class Panel:
         """A panel from one row of :func:`score_images`' table."""
         top = None if pd.isna(image["peak_x"]) else (int(image["peak_x"]), int(image["peak_y"]))
         hit = None if pd.isna(image["pointing_hit"]) else bool(image["pointing_hit"])
-        return cls(image["overlay"], image["body_part"], radiograph, overlay, float(image["prob"]),
+        return cls(image["body_part"], radiograph, overlay, float(image["prob"]),
                    int(image["label"]), box, None if pd.isna(image["kind"]) else image["kind"], hit, top)
 
 
@@ -461,10 +461,8 @@ def method_note(model: str, method: CamMethod) -> str:
     if method.name == "CAM":
         return (f"{model}: CAM (Zhou et al. 2016), $M = \\sum_k w_k f_k$ over the maps of {method.layer}, "
                 "$w$ the head's weights")
-    head = ("three fully connected layers" if model.startswith("vgg")
-            else "not registered as global average pooling -> one linear layer")
-    return (f"{model}: Grad-CAM on {method.layer}, the last convolutional map (the head is {head}, so the CAM "
-            "equation does not apply)")
+    return (f"{model}: Grad-CAM on {method.layer}, the last convolutional map (the head is not global average "
+            "pooling -> one linear layer, so the CAM equation does not apply)")
 
 
 def thumbnail(picture: np.ndarray, longest: int = 256) -> np.ndarray:
@@ -483,17 +481,16 @@ def grid_figure(model: str, method: CamMethod, panels: list[Panel], scored: bool
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    parts = sorted({p.body_part for p in panels})
-    per_part = max([sum(p.body_part == part for p in panels) for part in parts], default=0)
     if not panels:
         figure, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{method_note(model, method)}\nno images selected for overlays", ha="center",
                 va="center", fontsize=8, wrap=True)
         return figure
-    columns = 2 * per_part
-    figure, axes = plt.subplots(len(parts), columns, figsize=(1.7 * columns, 1.95 * len(parts) + 0.6),
-                                squeeze=False)
+    parts = sorted({p.body_part for p in panels})
+    columns = 2 * max(sum(p.body_part == part for p in panels) for part in parts)
+    height = 1.95 * len(parts) + 0.6
+    figure, axes = plt.subplots(len(parts), columns, figsize=(1.7 * columns, height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for row, part in enumerate(parts):
@@ -517,7 +514,6 @@ def grid_figure(model: str, method: CamMethod, panels: list[Panel], scored: bool
                                            edgecolor=np.array(BOX_COLOUR) / 255, linewidth=1.0))
     legend = ("green box: ground-truth lesion (lesions.csv); +: the map's maximum" if scored
               else "no ground-truth boxes (real MURA: localisation not scored)")
-    height = 1.95 * len(parts) + 0.6
     figure.suptitle(f"{method_note(model, method)}\n{legend}", fontsize=7, y=1 - 0.08 / height)
     # Fixed spacing: tight_layout costs about a second per figure and the panels are all alike.
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.75 / height, wspace=0.06, hspace=0.3)
@@ -568,26 +564,26 @@ def _pivot(table: pd.DataFrame, value: str, chance: str, centre: str) -> pd.Data
     return grid
 
 
-def localisation_markdown(table: pd.DataFrame, note: str | None = None, tolerance: float | None = None) -> str:
+def localisation_markdown(table: pd.DataFrame, note: str | None, tolerance: float) -> str:
     lines = ["# CAM localisation on the synthetic lesion boxes", ""]
     if note:
         return "\n".join([*lines, note, ""])
     lines += [
         "Pointing game: a hit when the map's maximum lies inside the ground-truth box or within "
-        + (f"{tolerance:g} x " if tolerance is not None else "`cam.tolerance` x ")
-        + "the image's longer side of it. Energy share: the share of the min-max normalised map inside the box. "
+        f"{tolerance:g} x the image's longer side of it. "
+        "Energy share: the share of the min-max normalised map inside the box. "
         "Chance: box area / image area (energy) and the share of pixels within the tolerance of the box (pointing). "
         "Centre baseline: a Gaussian map peaking at the image centre, scored the same way. "
         "Means over the scored MURA valid images (each image with a lesion box). Flat maps: the share of images "
         "whose map has no contrast (Grad-CAM is all zero when no location raises the logit); they count as misses.",
         "",
     ]
+    methods = table.drop_duplicates("model").set_index("model")["method"]
+    images = table[table["model"] == table["model"].iloc[0]].set_index("kind")["images"]
+    flat = table[table["kind"] == ALL_KINDS].set_index("model")["flat"]
     for value, chance, centre, title in (("pointing", "chance_pointing", "centre_pointing", "Pointing game"),
                                          ("energy", "chance", "centre_energy", "Energy share inside the box")):
         grid = _pivot(table, value, chance, centre)
-        methods = table.drop_duplicates("model").set_index("model")["method"]
-        images = table[table["model"] == table["model"].iloc[0]].set_index("kind")["images"]
-        flat = table[table["kind"] == ALL_KINDS].set_index("model")["flat"]
         header = ["model", "method", *[f"{k} (n={images[k]})" for k in grid.columns], "flat maps"]
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
         for name, row in grid.iterrows():

@@ -23,10 +23,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def load_radiograph(path: str | Path, size: int) -> np.ndarray:
-    """One image as ``size x size`` grayscale uint8 (squashed to a square, as the paper resized to 320 x 320)."""
+def load_radiograph(path: str | Path, size: int | None = None) -> np.ndarray:
+    """One image as grayscale uint8: ``size x size`` (squashed to a square, as the paper resized to 320 x 320), or
+    at its original size when ``size`` is None."""
     with Image.open(path) as picture:
-        return np.asarray(picture.convert("L").resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        grey = picture.convert("L")
+        return np.asarray(grey if size is None else grey.resize((size, size), Image.Resampling.BILINEAR),
+                          dtype=np.uint8)
 
 
 def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str | Path, workers: int = 1) -> None:

@@ -200,13 +200,11 @@ def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv
     """CAMs (Grad-CAM for VGG) of one trained model on the selected MURA valid images: one scores row per image
     (localisation against ``lesions_csv`` when given), overlays of ``per_body_part`` images per body part, and the
     grid figure."""
-    from pathlib import Path
-
     import pandas as pd
     import torch
 
     from . import cam as cams
-    from .data import open_cache
+    from .data import load_radiograph, open_cache
     from .errors import InputError
     from .models import ModelSpec
     from .plotting import apply_style, save_figure
@@ -220,9 +218,8 @@ def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv
     table = pd.read_csv(table_csv)
     cache = open_cache(cache_path, len(table))
     trained = record["settings"]["image_size"]
-    if cache.shape[-1] != trained or settings.get("image_size", trained) != trained:
-        raise InputError(f"{cache_path}: {cache.shape[-1]} px images (settings: {settings.get('image_size')} px) "
-                         f"but {name} was trained at {trained} px")
+    if cache.shape[-1] != trained:
+        raise InputError(f"{cache_path}: {cache.shape[-1]} px images but {name} was trained at {trained} px")
     rows = cams.select_images(table, settings["images"])
     frame = table.iloc[rows].reset_index(drop=True)
     maps, logits, method = cams.compute_maps(model, spec, cache, rows, settings["batch_size"], device)
@@ -243,7 +240,7 @@ def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv
             staged_directory(overlays_dir) as folder:
         for row in drawn:
             image = scores.iloc[row]
-            radiograph = cams.load_original(Path(root) / image["path"])
+            radiograph = load_radiograph(Path(root) / image["path"])
             picture = cams.overlay(radiograph, cams.upsample(maps[row], image["height"], image["width"]), lut,
                                    settings["alpha"])
             cams.save_png(cams.draw_box(picture, boxes[row]) if boxes[row] else picture, folder / image["overlay"])

@@ -125,6 +125,15 @@ def test_flat_maps_point_nowhere_and_spread_evenly():
     assert (cams.normalise(flat) == 0).all()
 
 
+def test_a_lesions_file_with_two_boxes_for_one_image_is_refused_naming_file_and_image(tmp_path):
+    row = "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.png,fracture,1,2,3,4,10,10"
+    lesions = tmp_path / "lesions.csv"
+    lesions.write_text(f"path,kind,x0,y0,x1,y1,width,height\n{row}\n{row.replace('1,2,3,4', '5,5,8,8')}\n")
+    with pytest.raises(cams.InputError) as error:
+        cams.read_lesions(lesions)
+    assert str(error.value) == f"{lesions}: {row.split(',')[0]} has more than one box (one per image expected)"
+
+
 def test_centre_baseline_peaks_at_the_centre_and_is_scored_like_a_map():
     centre = cams.centre_map(7, 11)
     assert cams.peak(centre) == (5, 3)
@@ -164,7 +173,7 @@ def test_localisation_table_means_per_model_and_kind_with_baselines():
     assert b.loc["lytic", "energy"] == pytest.approx(0.4) and b.loc["lytic", "chance"] == pytest.approx(0.2)
     assert b.loc["all", "centre_pointing"] == pytest.approx(1 / 3)
     assert b.loc["fracture", "flat"] == 1 and b.loc["lytic", "flat"] == 0
-    markdown = cams.localisation_markdown(table, tolerance=0.03)
+    markdown = cams.localisation_markdown(table, None, 0.03)
     assert "| chance |" in markdown and "| centre baseline |" in markdown and "0.03 x" in markdown
 
 
@@ -254,7 +263,7 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
     build_cache(valid, small_mura, 64, tmp_path / "valid.npy")
     fake_trained_model(tmp_path / "model.pt")
     settings = {"images": "abnormal", "per_body_part": 1, "tolerance": 0.03, "alpha": 0.45, "colormap": "jet",
-                "batch_size": 16, "image_size": 64}
+                "batch_size": 16}
     out = tmp_path / "cam"
     cam(str(tmp_path / "model.pt"), str(tmp_path / "valid.csv"), str(tmp_path / "valid.npy"), str(small_mura), None,
         str(out / "scores.csv"), str(out / "figure.png"), str(out / "overlays"), settings, STYLE)

@@ -17,7 +17,7 @@ rule cam:
         overlays=directory("results/cam/{model}/overlays"),
     params:
         root=DATA_ROOT,
-        settings=lambda wildcards: cam_settings(wildcards.model),
+        settings=CAM_SETTINGS,
         style=config["report"],
     threads: config["evaluation"]["threads"]
     conda:

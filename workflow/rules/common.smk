@@ -73,22 +73,16 @@ def prediction_inputs(wildcards):
 
 
 def cam_inputs(wildcards):
-    """A CAM job's inputs: the model, MURA valid's table and cache at its size, and the lesion boxes if synthetic."""
-    size = model_settings(wildcards.model)["image_size"]
-    inputs = {
-        "model": f"results/models/{wildcards.model}/model.pt",
-        "valid_table": SPLIT_TABLES["valid"],
-        "valid_cache": f"results/cache/valid_{size}px.npy",
-    }
+    """A CAM job's inputs: the prediction job's (model, MURA valid's table and cache), and the lesion boxes if
+    synthetic."""
+    inputs = prediction_inputs(wildcards)
     if config["dataset"]["source"] == "synthetic":
         inputs["lesions"] = f"{DATA_ROOT}/lesions.csv"
     return inputs
 
 
-def cam_settings(model):
-    """A CAM job's settings (its params): the cam section (less the model list) and the model's image size only."""
-    settings = {key: value for key, value in config["cam"].items() if key != "models"}
-    return {**settings, "image_size": model_settings(model)["image_size"]}
+# A CAM job's settings (its params): the cam section less the model list, so choosing models re-runs no CAM.
+CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "models"}
 
 
 def training_mem_mb(model):
