@@ -48,12 +48,21 @@ def tiny_config(data_root: Path, models: dict) -> dict:
     return config
 
 
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The project's Snakefile run in ``workdir`` (with the config.yaml there)."""
+    return [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+
+
+def snakemake_again(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Snakemake in an already configured ``workdir`` (its config.yaml kept)."""
+    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=timeout)
+
+
 def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 900):
     """Run the project's Snakefile in ``workdir`` with ``config`` (default: the repository's) as config.yaml."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else default_config()))
-    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return snakemake_again(workdir, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -15,24 +15,15 @@ import pytest
 
 from murad.outputs import FIGURES
 
-from .conftest import REPO, SNAKEMAKE, default_config, merged, run_snakemake
+from .conftest import merged, run_snakemake, snakemake_again, tiny_config
 
 MODELS = ("mobilenet_v2", "resnet34")
 GATHERS = ("ensembles", "tables", "figures")
 
 
 def tiny_pipeline_config(data_root: Path) -> dict:
-    config = merged(
-        default_config(),
-        {
-            "dataset": {"source": "mura", "root": str(data_root)},
-            "evaluation": {"bootstrap": 100},
-            "cam": {"per_body_part": 1},
-            "training": {"defaults": {"image_size": 64, "batch_size": 16, "epochs": 1}},
-        },
-    )
-    config["training"]["models"] = {"mobilenet_v2": {"epochs": 2}, "resnet34": None}  # replaces the 18
-    return config
+    return merged(tiny_config(data_root, {"mobilenet_v2": {"epochs": 2}, "resnet34": None}),
+                  {"evaluation": {"bootstrap": 100}, "cam": {"per_body_part": 1}})
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +33,6 @@ def pipeline(small_mura, tmp_path_factory) -> Path:
     result = run_snakemake(workdir, "-c2", config=tiny_pipeline_config(small_mura), timeout=1500)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
-
-
-def snakemake_again(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Snakemake in an already configured workdir (its config.yaml kept)."""
-    return subprocess.run([str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-                          capture_output=True, text=True, timeout=900)
 
 
 def gathered(workdir: Path) -> dict[str, bytes]:

@@ -5,7 +5,7 @@ it, so `pytest tests/test_slurm.py` works alone. Without root or apt, or when th
 tests are skipped, unless MURAD_REQUIRE_SLURM=1 (CI sets it), which makes that a failure.
 
 One run of the whole workflow (the default target, whatever rules it has by now) serves every test here; it
-overrides nothing of the profile but how soon and how often Snakemake asks `sacct` about its jobs.
+overrides nothing of the profile but how soon and how often Snakemake asks `squeue` about its jobs.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import tiny_config as shared_tiny_config
-from .conftest import REPO, SNAKEMAKE
+from .conftest import REPO, snakemake_again, snakemake_command, tiny_config
 
 CLUSTER_SCRIPT = REPO / "tests/slurm/cluster.sh"
 REQUIRED = os.environ.get("MURAD_REQUIRE_SLURM") == "1"
 # Test speed only: the profile's status-check delays suit a shared cluster, not jobs of a few seconds.
 SPEED = ["--slurm-init-seconds-before-status-checks", "10", "--seconds-between-status-checks", "10"]
 PREEMPTED = "mobilenet_v2"
-EPOCHS = 20  # its epochs take under a second here: enough of them that the job is still training when cancelled
+EPOCHS = 40  # its epochs take under a second here: enough of them that the job is still training when cancelled
 MODELS = (PREEMPTED, "resnet34")
+GPU_RULES = ("rule_train_wildcards_", "rule_predict_wildcards_", "rule_cam_wildcards_")  # job comments
 
 
 def unavailable(reason: str) -> None:
@@ -54,10 +54,6 @@ def cluster() -> None:
         unavailable(f"tests/slurm/cluster.sh start failed:\n{started.stdout[-2000:]}{started.stderr[-3000:]}")
 
 
-def tiny_config(data_root: Path) -> dict:
-    return shared_tiny_config(data_root, {PREEMPTED: {"epochs": EPOCHS}, "resnet34": None})
-
-
 @dataclass
 class SlurmRun:
     work: Path
@@ -73,10 +69,6 @@ class SlurmRun:
                                 "-o", ",".join(fields)], capture_output=True, text=True, check=True).stdout
         rows = [line.split("|") for line in table.splitlines() if line.strip()]
         return pd.DataFrame(rows, columns=fields)
-
-
-def snakemake_command(work: Path, *args: str) -> list[str]:
-    return [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), *args]
 
 
 def cancel_training_after_its_first_epoch(process: subprocess.Popen, work: Path, log: Path) -> str:
@@ -106,7 +98,8 @@ def slurm_run(cluster, small_mura, tmp_path_factory) -> SlurmRun:
     """
     work = tmp_path_factory.mktemp("slurm_run")
     shutil.copytree(small_mura, work / "data")
-    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config(work / "data")))
+    config = tiny_config(work / "data", {PREEMPTED: {"epochs": EPOCHS}, "resnet34": None})
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
     log = work / "snakemake.log"
     with log.open("w") as out:
         process = subprocess.Popen(snakemake_command(work, "--profile", str(REPO / "profiles/slurm"), *SPEED),
@@ -128,20 +121,22 @@ def slurm_run(cluster, small_mura, tmp_path_factory) -> SlurmRun:
 def test_the_whole_workflow_runs_through_slurm_with_a_gpu_per_training_job(slurm_run):
     assert slurm_run.returncode == 0, slurm_run.log[-5000:]
     # complete: nothing is left to do
-    dry = subprocess.run(snakemake_command(slurm_run.work, "-n"), capture_output=True, text=True)
+    dry = snakemake_again(slurm_run.work, "-n")
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
 
     jobs = slurm_run.jobs()
     assert len(jobs) > len(MODELS) and (jobs["Timelimit"] != "UNLIMITED").all(), jobs  # every job has a runtime
     train = jobs[jobs["Comment"].str.startswith("rule_train_wildcards_")]
-    # every training job went through sbatch and got a GPU; each model's last one completed
+    # every training, prediction and CAM job went through sbatch and got a GPU; each model's last training completed
     assert set(train["Comment"]) == {f"rule_train_wildcards_{model}" for model in MODELS}, jobs
-    for _, job in train.iterrows():
+    gpu_jobs = jobs[jobs["Comment"].str.startswith(GPU_RULES)]
+    assert {c.rsplit("_", 1)[0] for c in gpu_jobs["Comment"]} >= {"rule_predict_wildcards", "rule_cam_wildcards"}
+    for _, job in gpu_jobs.iterrows():
         assert "gres/gpu=1" in job["ReqTRES"] and "gres/gpu=1" in job["AllocTRES"], job.to_dict()
     assert sorted(train[train["State"] == "COMPLETED"]["Comment"]) == sorted(f"rule_train_wildcards_{m}"
                                                                              for m in MODELS), train
     # the light jobs did not (CPU jobs, most of them bundled into group jobs)
-    others = jobs[~jobs["Comment"].str.startswith(("rule_train_", "rule_predict_", "rule_cam_wildcards_"))]
+    others = jobs[~jobs["Comment"].str.startswith(GPU_RULES)]
     assert len(others) > 0 and not others["ReqTRES"].str.contains("gres/gpu").any(), others
     # SLURM's own logs are kept, successful jobs' too
     for _, job in train[train["State"] == "COMPLETED"].iterrows():
@@ -153,8 +148,9 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint_when_retried(slurm
     assert slurm_run.returncode == 0, slurm_run.log[-5000:]
     jobs = slurm_run.jobs()
     runs = jobs[jobs["Comment"] == f"rule_train_wildcards_{PREEMPTED}"]
+    assert len(runs) == 2, runs
     first, retry = runs.iloc[0], runs.iloc[-1]
-    assert len(runs) == 2 and first["JobID"] == slurm_run.cancelled, runs
+    assert first["JobID"] == slurm_run.cancelled, runs
     assert first["State"].startswith("CANCELLED") and retry["State"] == "COMPLETED", runs
     assert minutes(retry["Timelimit"]) == 2 * minutes(first["Timelimit"])  # the retry gets more runtime
     assert f"SLURM-job '{slurm_run.cancelled}' failed, SLURM status is: 'CANCELLED'" in slurm_run.log
@@ -173,8 +169,7 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint_when_retried(slurm
 def test_the_report_builds_from_the_slurm_results(slurm_run):
     assert slurm_run.returncode == 0, slurm_run.log[-5000:]
     report = slurm_run.work / "results/report.html"
-    built = subprocess.run(snakemake_command(slurm_run.work, "--report", "results/report.html"),
-                           capture_output=True, text=True, timeout=600)
+    built = snakemake_again(slurm_run.work, "--report", "results/report.html", timeout=600)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     assert report.stat().st_size > 0
 

@@ -85,21 +85,25 @@ def cam_inputs(wildcards):
 CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "models"}
 
 
+def heavy_model(model):
+    """VGG (Adam over ~140 M parameters), ResNeXt-101, ResNet-152 and DenseNet-161: the most memory and time."""
+    return model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
+
+
 def training_mem_mb(model):
-    """Memory for a training job: VGG (Adam over ~140 M parameters) and ResNeXt-101 need the most."""
-    heavy = model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
-    return 12000 if heavy else 6000
+    """Memory for a training job."""
+    return 12000 if heavy_model(model) else 6000
 
 
 def training_runtime(model, attempt):
     """Walltime in minutes for a training job (used on clusters), longer with every attempt.
 
-    About 5 minutes per epoch of full MURA at 320 px on one GPU (10 for the models training_mem_mb calls heavy),
+    About 5 minutes per epoch of full MURA at 320 px on one GPU (10 for the heavy models),
     scaled by image area, plus 30 for start-up and evaluation. A retry (after a walltime kill, say) resumes from
     the job's checkpoint and gets attempt times the time, so it finishes what the first attempt could not.
     """
     settings = model_settings(model)
-    per_epoch = 10 if training_mem_mb(model) > 6000 else 5
+    per_epoch = 10 if heavy_model(model) else 5
     minutes = settings["epochs"] * per_epoch * (settings["image_size"] / 320) ** 2
     return int(attempt * (30 + minutes))
 
