@@ -22,7 +22,7 @@ import seaborn as sns
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from .io import staged_outputs
-from .outputs import FIGURES, ordered
+from .outputs import FIGURE_FORMATS, FIGURES, ordered
 from .plotting import apply_style, save_figure
 
 BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
@@ -174,8 +174,8 @@ def write_figures(metrics_csvs: dict[str, str], studies_csvs: dict[str, str], hi
         "confusion_matrices": lambda: confusion_matrices(studies),
     }
     out_dir = Path(out_dir)
-    paths = [out_dir / f"{name}.{ext}" for name in FIGURES for ext in ("png", "svg")]
+    paths = [out_dir / f"{name}.{ext}" for name in FIGURES for ext in FIGURE_FORMATS]
     with staged_outputs(*paths) as staged:
         for index, name in enumerate(FIGURES):
-            save_figure(drawers[name](), staged[2 * index], staged[2 * index + 1], dpi=dpi)
+            save_figure(drawers[name](), *staged[2 * index:2 * index + 2], dpi=dpi)
     return paths

@@ -113,33 +113,29 @@ def predict(model_path: str, tables: dict[str, str], caches: dict[str, str], out
 
 
 def ensembles(tune_csvs: dict[str, str], valid_csvs: dict[str, str], top_k: int, members_csv: str,
-              members_html: str, studies_csvs: dict[str, str], metrics_csvs: dict[str, str], threshold: float = 0.5,
-              repetitions: int = 1000, seed: int = 0) -> None:
-    """The ensembles, chosen on the tuning split's studies, evaluated on valid's like any model."""
+              members_html: str, studies_csvs: dict[str, str], threshold: float = 0.5) -> None:
+    """The ensembles, chosen on the tuning split's studies; their MURA valid studies go to the metrics rule like
+    any model's."""
     import pandas as pd
 
-    from .tables import to_html
     from .ensembles import best_per_body_part, top_k_mean, tuning_scores
     from .outputs import BEST_PER_BODY_PART, top_k_name
-    from .metrics import study_metrics
+    from .tables import to_html
 
     scores = tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold)
     valid = {m: pd.read_csv(p) for m, p in sorted(valid_csvs.items())}
     built = {BEST_PER_BODY_PART: best_per_body_part(scores, valid, threshold),
              top_k_name(top_k): top_k_mean(scores, valid, top_k, threshold)}
     names = sorted(built)
-    tables = {n: study_metrics(built[n][0], threshold=threshold, repetitions=repetitions, seed=seed) for n in names}
     members = pd.concat([built[n][1] for n in names]).round(6)
-    paths = [members_csv, members_html, *(studies_csvs[n] for n in names), *(metrics_csvs[n] for n in names)]
-    with staged_outputs(*paths) as staged:
+    with staged_outputs(members_csv, members_html, *(studies_csvs[n] for n in names)) as staged:
         write_csv(members, staged[0])
         Path(staged[1]).write_text(to_html(members, "Ensemble members, chosen on the tuning split"))
         for index, name in enumerate(names):
             write_csv(built[name][0], staged[2 + index])
-            write_csv(tables[name].round(6), staged[2 + len(names) + index])
     for name in names:
-        members = ", ".join(f"{r.scope}: {r.model}" for r in built[name][1].itertuples())
-        log.info("%s (%s): valid kappa %.3f", name, members, tables[name].iloc[0]["kappa"])
+        chosen = ", ".join(f"{r.scope}: {r.model}" for r in built[name][1].itertuples())
+        log.info("%s: %s", name, chosen)
 
 
 def environment(meta_jsons: dict[str, str], config: dict, table_csv: str, table_html: str, config_yaml: str) -> None:

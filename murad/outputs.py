@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-# The report's figures (murad.figures draws them), each as results/figures/<name>.png and .svg.
+# The report's figures (murad.figures draws them), each as results/figures/<name>.<format>.
 FIGURES = ("kappa_heatmap", "metric_bars", "roc_curves", "learning_curves", "kappa_tradeoff", "confusion_matrices")
+FIGURE_FORMATS = ("png", "svg")
+
+# The paper's tables (murad.tables writes them), each as results/tables/table<n>.<format>; HTML goes in the report.
+TABLES = (2, 3, 4)
+TABLE_FORMATS = ("csv", "md", "tex", "html")
 
 # The ensembles (murad.ensembles builds them); their results sit beside the models' under these names.
 BEST_PER_BODY_PART = "ensemble_best_per_body_part"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import staged_outputs, write_csv
-from .outputs import ordered
+from .outputs import TABLE_FORMATS, ordered
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
@@ -126,9 +126,6 @@ def to_html(shown: pd.DataFrame, caption: str) -> str:
         '<table class="dataframe">', f'<table class="dataframe">\n  <caption>{escape(caption)}</caption>', 1)
     return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(caption)}</title>'
             f"<style>{_HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
-
-
-TABLE_FORMATS = ("csv", "md", "tex", "html")
 
 
 def write_table(table: pd.DataFrame, shown: pd.DataFrame, caption: str, prefix: str | Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 from murad.config import ConfigError, validate_config
 from murad.models import available_models, weights_file
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
-from murad.outputs import BEST_PER_BODY_PART, FIGURES, top_k_name
+from murad.outputs import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
 from murad.synthetic import GENERATOR_VERSION
 
 validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
@@ -29,6 +29,7 @@ EVALUATED = MODELS + ENSEMBLES
 
 wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
+    name="|".join(re.escape(n) for n in EVALUATED),  # a model or an ensemble (the metrics rule)
 
 
 DATA_ROOT = config["dataset"]["root"].rstrip("/")
@@ -131,8 +132,8 @@ def all_outputs():
         *SPLIT_TABLES.values(),
         *expand("results/metrics/{name}.csv", name=EVALUATED),
         *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
-        *expand("results/tables/table{n}.{ext}", n=(2, 3, 4), ext=("csv", "md", "tex", "html")),
-        *expand("results/figures/{name}.{ext}", name=FIGURES, ext=("png", "svg")),
+        *expand("results/tables/table{n}.{ext}", n=TABLES, ext=TABLE_FORMATS),
+        *expand("results/figures/{name}.{ext}", name=FIGURES, ext=FIGURE_FORMATS),
         *expand("results/cam/{model}/{name}", model=CAM_MODELS, name=("scores.csv", "figure.png")),
         "results/cam/localization.csv",
         "results/cam/localization.md",

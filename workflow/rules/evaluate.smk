@@ -38,9 +38,9 @@ rule aggregate_studies:
 
 rule metrics:
     input:
-        studies="results/predictions/{model}/studies.csv",
+        studies=lambda wildcards: valid_studies(wildcards.name),
     output:
-        "results/metrics/{model}.csv",
+        "results/metrics/{name}.csv",
     params:
         threshold=config["evaluation"]["threshold"],
         repetitions=config["evaluation"]["bootstrap"],
@@ -48,7 +48,7 @@ rule metrics:
     conda:
         "../../envs/murad.yaml"
     log:
-        "results/logs/metrics/{model}.log",
+        "results/logs/metrics/{name}.log",
     script:
         "../scripts/metrics.py"
 
@@ -61,14 +61,11 @@ rule ensembles:
         members="results/ensembles/members.csv",
         members_html=report("results/ensembles/members.html", caption="../report/ensembles.rst", category="4. Ensembles"),
         studies=[f"results/ensembles/{name}/studies.csv" for name in ENSEMBLES],
-        metrics=[f"results/metrics/{name}.csv" for name in ENSEMBLES],
     params:
         models=MODELS,
         names=ENSEMBLES,
         top_k=ENSEMBLE_TOP_K,
         threshold=config["evaluation"]["threshold"],
-        repetitions=config["evaluation"]["bootstrap"],
-        seed=config["evaluation"]["seed"],
     conda:
         "../../envs/murad.yaml"
     log:

@@ -17,8 +17,8 @@ rule tables:
                 if ext == "html"
                 else f"results/tables/table{n}.{ext}"
             )
-            for n in (2, 3, 4)
-            for ext in ("csv", "md", "tex", "html")
+            for n in TABLES
+            for ext in TABLE_FORMATS
         },
     params:
         models=MODELS,
@@ -46,7 +46,7 @@ rule figures:
                 labels={"figure": name.replace("_", " "), "format": ext.upper()},
             )
             for name in FIGURES
-            for ext in ("png", "svg")
+            for ext in FIGURE_FORMATS
         },
     params:
         models=MODELS,

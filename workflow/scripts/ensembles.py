@@ -10,6 +10,4 @@ names = list(snakemake.params.names)
 run_job(snakemake, ensembles, tune_csvs=dict(zip(models, snakemake.input.tune, strict=True)),
         valid_csvs=dict(zip(models, snakemake.input.valid, strict=True)), top_k=snakemake.params.top_k,
         members_csv=snakemake.output.members, members_html=snakemake.output.members_html,
-        studies_csvs=dict(zip(names, snakemake.output.studies, strict=True)),
-        metrics_csvs=dict(zip(names, snakemake.output.metrics, strict=True)),
-        threshold=snakemake.params.threshold, repetitions=snakemake.params.repetitions, seed=snakemake.params.seed)
+        studies_csvs=dict(zip(names, snakemake.output.studies, strict=True)), threshold=snakemake.params.threshold)
