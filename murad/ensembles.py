@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import STUDY_COLUMNS, point_metrics
+from .metrics import point_metrics, scopes, with_prediction
 from .outputs import BEST_PER_BODY_PART, top_k_name
 
 
@@ -23,9 +23,7 @@ def tuning_scores(tune_studies: dict[str, pd.DataFrame], threshold: float = 0.5)
     """Kappa and AUC of every model on the tuning split, overall and per body part (scope, model, kappa, auc)."""
     rows = []
     for model in sorted(tune_studies):
-        studies = tune_studies[model]
-        scopes = [("overall", studies)] + list(studies.groupby("body_part", sort=True))
-        for scope, group in scopes:
+        for scope, group in scopes(tune_studies[model]):
             scores = point_metrics(group["label"].to_numpy().astype(int), group["prob"].to_numpy(float), threshold)
             rows.append({"scope": scope, "model": model, "kappa": scores["kappa"], "auc": scores["auc"]})
     return pd.DataFrame(rows, columns=["scope", "model", "kappa", "auc"])
@@ -36,12 +34,6 @@ def _ranked(scores: pd.DataFrame) -> pd.DataFrame:
     keyed = scores.assign(_kappa=scores["kappa"].fillna(-np.inf), _auc=scores["auc"].fillna(-np.inf))
     keyed = keyed.sort_values(["_kappa", "_auc", "model"], ascending=[False, False, True], kind="stable")
     return keyed.drop(columns=["_kappa", "_auc"])
-
-
-def _with_prediction(studies: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    studies = studies.sort_values("study", kind="stable").reset_index(drop=True)
-    studies["pred"] = (studies["prob"] > threshold).astype(int)
-    return studies[STUDY_COLUMNS]
 
 
 def best_per_body_part(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame],
@@ -61,7 +53,7 @@ def best_per_body_part(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFra
                         "tune_kappa": best["kappa"], "tune_auc": best["auc"], "chosen_on": chosen_on})
         valid = valid_studies[best["model"]]
         answers.append(valid[valid["body_part"] == body_part])
-    return _with_prediction(pd.concat(answers), threshold), pd.DataFrame(members)
+    return with_prediction(pd.concat(answers), threshold), pd.DataFrame(members)
 
 
 def top_k_mean(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: int,
@@ -77,4 +69,4 @@ def top_k_mean(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: 
         if not table.index.equals(chosen[0].index):
             raise ValueError(f"{model}: its valid studies differ from {members['model'].iloc[0]}'s")
     studies = chosen[0].drop(columns=["prob", "pred"]).assign(prob=np.mean([t["prob"] for t in chosen], axis=0))
-    return _with_prediction(studies.reset_index(), threshold), members
+    return with_prediction(studies.reset_index(), threshold), members

@@ -89,9 +89,9 @@ def stage_weights(models: list[str], hub_dir: str) -> None:
         log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))
 
 
-def predict(model_path: str, tables: dict[str, str], caches: dict[str, str], outputs: dict[str, str],
-            batch_size: int = 64, threads: int = 1) -> None:
-    """Image probabilities of a trained model on each split table -> ``outputs[split]`` (path, ..., label, prob)."""
+def predict(model_path: str, table_csv: str, cache_path: str, out_csv: str, batch_size: int = 64,
+            threads: int = 1) -> None:
+    """Image probabilities of a trained model on one split table -> ``out_csv`` (its columns and prob)."""
     import pandas as pd
     import torch
 
@@ -102,14 +102,12 @@ def predict(model_path: str, tables: dict[str, str], caches: dict[str, str], out
     torch.set_num_threads(max(1, threads))
     device = choose_device()
     model, record = load_trained(model_path, device)
-    augmenter = BatchAugmenter(device)
-    for split, table_path in tables.items():
-        table = pd.read_csv(table_path)
-        started = time.perf_counter()
-        probs = predict_probs(model, open_cache(caches[split], len(table)), augmenter, batch_size)
-        with staged_outputs(outputs[split]) as (path,):
-            write_csv(table.assign(prob=probs.round(6)), path)
-        log.info("%s on %s: %d images in %.1f s", record["model"], split, len(table), time.perf_counter() - started)
+    table = pd.read_csv(table_csv)
+    started = time.perf_counter()
+    probs = predict_probs(model, open_cache(cache_path, len(table)), BatchAugmenter(device), batch_size)
+    with staged_outputs(out_csv) as (path,):
+        write_csv(table.assign(prob=probs.round(6)), path)
+    log.info("%s on %s: %d images in %.1f s", record["model"], table_csv, len(table), time.perf_counter() - started)
 
 
 def ensembles(tune_csvs: dict[str, str], valid_csvs: dict[str, str], top_k: int, members_csv: str,

@@ -26,8 +26,19 @@ def aggregate_studies(images: pd.DataFrame, how: str = "mean", threshold: float 
     grouped = images.groupby("study", sort=True)
     studies = grouped.agg(patient=("patient", "first"), body_part=("body_part", "first"), label=("label", "first"),
                           prob=("prob", how)).reset_index()
+    return with_prediction(studies, threshold)
+
+
+def with_prediction(studies: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+    """Study rows sorted by study, with the prediction ``prob > threshold``, in ``STUDY_COLUMNS``."""
+    studies = studies.sort_values("study", kind="stable").reset_index(drop=True)
     studies["pred"] = (studies["prob"] > threshold).astype(int)
     return studies[STUDY_COLUMNS]
+
+
+def scopes(studies: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """What every metric is reported over: ``overall``, then each body part (sorted)."""
+    return [("overall", studies), *studies.groupby("body_part", sort=True)]
 
 
 def point_metrics(label: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -88,8 +99,7 @@ def study_metrics(studies: pd.DataFrame, threshold: float = 0.5, repetitions: in
         raise InputError(f"studies table lacks column(s) {', '.join(sorted(missing))}")
     studies = studies.sort_values("study", kind="stable")
     rows = []
-    scopes = [("overall", studies)] + [(part, group) for part, group in studies.groupby("body_part", sort=True)]
-    for scope, group in scopes:
+    for scope, group in scopes(studies):
         rng = np.random.default_rng([seed, len(rows)])
         label = group["label"].to_numpy().astype(int)
         prob = group["prob"].to_numpy().astype(float)

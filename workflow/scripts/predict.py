@@ -5,9 +5,6 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import predict
 from murad.workflow import run_job
 
-splits = ("valid",)
-run_job(snakemake, predict, model_path=snakemake.input.model,
-        tables={s: snakemake.input[f"{s}_table"] for s in splits},
-        caches={s: snakemake.input[f"{s}_cache"] for s in splits},
-        outputs={s: snakemake.output[s] for s in splits}, batch_size=snakemake.params.batch_size,
+run_job(snakemake, predict, model_path=snakemake.input.model, table_csv=snakemake.input.valid_table,
+        cache_path=snakemake.input.valid_cache, out_csv=snakemake.output.valid, batch_size=snakemake.params.batch_size,
         threads=snakemake.threads)
