@@ -36,10 +36,11 @@ def _grid(n: int, columns: int, size: tuple[float, float], **kwargs):
     return figure, axes.flat
 
 
-def kappa_heatmap(metrics: dict[str, pd.DataFrame]):
-    names = ordered(metrics)
-    kappa = pd.DataFrame({m: metrics[m].set_index("scope")["kappa"] for m in names})
-    kappa = kappa.loc[[*sorted(i for i in kappa.index if i != "overall"), "overall"]]
+def kappa_heatmap(table3: pd.DataFrame, table4: pd.DataFrame):
+    """Table 4's kappas (body part x model) with Table 3's overall kappa as the last row."""
+    names = list(table3["model"])
+    kappa = table4.set_index("body_part")[names].astype(float)
+    kappa.loc["overall"] = table3.set_index("model")["kappa"][names]
     figure, ax = plt.subplots(figsize=(1.0 + 0.55 * len(names), 0.45 * len(kappa) + 2.2))
     sns.heatmap(kappa, annot=True, fmt=".2f", cmap="viridis", vmin=min(0.0, np.nanmin(kappa.to_numpy(float), initial=0)),
                 vmax=1.0, cbar_kws={"label": "Cohen's kappa"}, annot_kws={"fontsize": 7}, ax=ax)
@@ -48,9 +49,10 @@ def kappa_heatmap(metrics: dict[str, pd.DataFrame]):
     return figure
 
 
-def metric_bars(metrics: dict[str, pd.DataFrame]):
-    names = ordered(metrics)
-    overall = pd.DataFrame([metrics[m].set_index("scope").loc["overall"] for m in names], index=names)
+def metric_bars(table3: pd.DataFrame):
+    """Table 3's overall metrics and AUC, with their bootstrap CIs."""
+    names = list(table3["model"])
+    overall = table3.set_index("model")
     figure, axes = _grid(len(BAR_METRICS), 3, (4.2, 0.22 * len(names) + 1.2), sharey=True)
     colours = sns.color_palette(n_colors=2)
     for ax, metric in zip(axes, BAR_METRICS, strict=False):
@@ -157,20 +159,20 @@ def confusion_matrices(studies: dict[str, pd.DataFrame]):
     return _small_multiples(studies, draw, (2.1, 2.0), "predicted", "true")[0]
 
 
-def write_figures(metrics_csvs: dict[str, str], studies_csvs: dict[str, str], history_csvs: dict[str, str],
-                  table3_csv: str, out_dir: str | Path, style: str = "whitegrid", palette: str = "colorblind",
+def write_figures(studies_csvs: dict[str, str], history_csvs: dict[str, str], table3_csv: str, table4_csv: str,
+                  out_dir: str | Path, style: str = "whitegrid", palette: str = "colorblind",
                   dpi: int = 150) -> list[Path]:
-    """Every figure as ``out_dir/<name>.png`` and ``.svg``, all-or-nothing."""
+    """Every figure as ``out_dir/<name>.png`` and ``.svg``, all-or-nothing; the metrics come from Tables 3 and 4."""
     apply_style(style, palette)
-    metrics = {m: pd.read_csv(p) for m, p in metrics_csvs.items()}
     studies = {m: pd.read_csv(p) for m, p in studies_csvs.items()}
     histories = {m: pd.read_csv(p) for m, p in history_csvs.items()}
+    table3, table4 = pd.read_csv(table3_csv), pd.read_csv(table4_csv)
     drawers = {
-        "kappa_heatmap": lambda: kappa_heatmap(metrics),
-        "metric_bars": lambda: metric_bars(metrics),
+        "kappa_heatmap": lambda: kappa_heatmap(table3, table4),
+        "metric_bars": lambda: metric_bars(table3),
         "roc_curves": lambda: roc_curves(studies),
         "learning_curves": lambda: learning_curves(histories),
-        "kappa_tradeoff": lambda: kappa_tradeoff(pd.read_csv(table3_csv)),
+        "kappa_tradeoff": lambda: kappa_tradeoff(table3),
         "confusion_matrices": lambda: confusion_matrices(studies),
     }
     out_dir = Path(out_dir)

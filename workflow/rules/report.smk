@@ -33,10 +33,10 @@ rule tables:
 
 rule figures:
     input:
-        metrics=expand("results/metrics/{name}.csv", name=EVALUATED),
         studies=[valid_studies(name) for name in EVALUATED],
         history=expand("results/models/{model}/history.csv", model=MODELS),
         table3="results/tables/table3.csv",
+        table4="results/tables/table4.csv",
     output:
         **{
             f"{name}_{ext}": report(
