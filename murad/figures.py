@@ -177,7 +177,8 @@ def write_figures(studies_csvs: dict[str, str], history_csvs: dict[str, str], ta
     }
     out_dir = Path(out_dir)
     paths = [out_dir / f"{name}.{ext}" for name in FIGURES for ext in FIGURE_FORMATS]
+    per_figure = len(FIGURE_FORMATS)
     with staged_outputs(*paths) as staged:
         for index, name in enumerate(FIGURES):
-            save_figure(drawers[name](), *staged[2 * index:2 * index + 2], dpi=dpi)
+            save_figure(drawers[name](), *staged[per_figure * index:per_figure * (index + 1)], dpi=dpi)
     return paths

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # The report's figures (murad.figures draws them), each as results/figures/<name>.<format>.
 FIGURES = ("kappa_heatmap", "metric_bars", "roc_curves", "learning_curves", "kappa_tradeoff", "confusion_matrices")
-FIGURE_FORMATS = ("png", "svg")
+FIGURE_FORMATS = ("png", "svg")  # in murad.plotting.save_figure's argument order
 
 # The paper's tables (murad.tables writes them), each as results/tables/table<n>.<format>; HTML goes in the report.
 TABLES = (2, 3, 4)
