@@ -16,6 +16,8 @@ import torch
 import torchvision
 from torch import nn
 
+from .torchvision_catalog import is_classification_model, weights_file
+
 PAPER_MODELS = (
     "vgg11_bn",
     "vgg13_bn",
@@ -89,12 +91,8 @@ def _generic_spec(name: str) -> ModelSpec:
     return ModelSpec(name, "other", cam_layer=top, head=linear[-1], gap_linear=False)
 
 
-def available_models() -> list[str]:
-    return sorted(torchvision.models.list_models(module=torchvision.models))
-
-
 def check_model_name(name: str) -> None:
-    if name not in available_models():
+    if not is_classification_model(name):
         raise ValueError(f"model {name!r} is not a torchvision classification model")
 
 
@@ -103,12 +101,6 @@ def _construct(name: str, aux_logits: bool, transform_input: bool = False) -> nn
     if name == "inception_v3":
         kwargs.update(aux_logits=aux_logits, transform_input=transform_input, init_weights=True)
     return torchvision.models.get_model(name, **kwargs)
-
-
-def weights_file(name: str, hub_dir: str | Path) -> Path:
-    """Where torchvision's weights API caches the ImageNet weights of ``name`` under ``hub_dir``."""
-    weights = torchvision.models.get_model_weights(name).DEFAULT
-    return Path(hub_dir) / "checkpoints" / Path(weights.url).name
 
 
 def stage_weights(name: str, hub_dir: str | Path) -> Path:

@@ -8,10 +8,21 @@ import torchvision
 from torch import nn
 
 from murad.models import PAPER_MODELS, WeightsMissingError, build_model, model_spec, weights_file
+from murad.torchvision_catalog import IMAGENET_WEIGHTS_FILES
 
 
 def test_the_paper_has_eighteen_models():
     assert len(PAPER_MODELS) == len(set(PAPER_MODELS)) == 18
+
+
+def test_the_torch_free_catalog_is_the_installed_torchvisions():
+    # The workflow's parse checks model names and names weight files from this table, without importing torch.
+    names = sorted(torchvision.models.list_models(module=torchvision.models))
+    assert sorted(IMAGENET_WEIGHTS_FILES) == names
+    for name in names:
+        url = torchvision.models.get_model_weights(name).DEFAULT.url
+        assert IMAGENET_WEIGHTS_FILES[name] == url.rsplit("/", 1)[1], name
+    assert set(PAPER_MODELS) <= set(names)
 
 
 @pytest.mark.parametrize("name", PAPER_MODELS)

@@ -3,16 +3,18 @@ import re
 from pathlib import Path
 
 from murad.config import ConfigError, validate_config
-from murad.models import available_models, weights_file
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 from murad.outputs import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
 from murad.synthetic import GENERATOR_VERSION
+from murad.torchvision_catalog import is_classification_model, weights_file
 
-validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml")
+# Nested `--config` values arrive from the command line as text; they are read by the schema's types.
+validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml",
+                overrides=workflow.config_settings.config)
 
 MODELS = sorted(config["training"]["models"])
 for _name in MODELS:
-    if _name not in available_models():
+    if not is_classification_model(_name):
         raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
 
 # The models that get class activation maps (cam.smk): cam.models, or every trained model.
