@@ -54,18 +54,19 @@ def split(images_csv: str, fraction: float, seed: int, tune_on: str, outputs: di
                  table["patient"].nunique())
 
 
-def cache_images(table_csv: str, root: str, size: int, out_path: str, workers: int = 1) -> None:
-    """Decode and resize one split's images once into a memory-mappable uint8 cache shared by every model."""
+def cache_images(table_csvs: dict[str, str], root: str, size: int, out_paths: dict[str, str], workers: int = 1) -> None:
+    """Decode and resize each split's images once into a memory-mappable uint8 cache shared by every model."""
     import pandas as pd
 
     from .data import build_cache
 
-    started = time.perf_counter()
-    table = pd.read_csv(table_csv)
-    build_cache(table, root, size, out_path, workers=workers)
-    seconds = time.perf_counter() - started
-    log.info("cached %d images of %s at %d px in %.1f s (%.0f images/s)", len(table), table_csv, size, seconds,
-             len(table) / max(seconds, 1e-9))
+    for split in sorted(table_csvs):
+        started = time.perf_counter()
+        table = pd.read_csv(table_csvs[split])
+        build_cache(table, root, size, out_paths[split], workers=workers)
+        seconds = time.perf_counter() - started
+        log.info("cached %d %s images at %d px in %.1f s (%.0f images/s)", len(table), split, size, seconds,
+                 len(table) / max(seconds, 1e-9))
 
 
 def train(model: str, settings: dict, tables: dict[str, str], caches: dict[str, str], out_dir: str,

@@ -38,9 +38,6 @@ from .mura import (
     paper_table2,
 )
 
-# Bump when the images a seed produces change, so that Snakemake regenerates the data (it is one of the rule's params).
-GENERATOR_VERSION = 2
-
 LESION_KINDS = ("fracture", "hardware", "lytic")
 LESION_COLUMNS = ["path", "kind", "x0", "y0", "x1", "y1", "width", "height"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import shutil
 import subprocess
@@ -48,21 +49,51 @@ def tiny_config(data_root: Path, models: dict) -> dict:
     return config
 
 
-def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    """The project's Snakefile run in ``workdir`` (with the config.yaml there)."""
-    return [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+def snakemake_command(workdir: Path, *args: str, project: Path = REPO) -> list[str]:
+    """The Snakefile of ``project`` (default: this checkout) run in ``workdir`` (with the config.yaml there)."""
+    return [str(SNAKEMAKE), "--snakefile", str(project / "Snakefile"), "--directory", str(workdir), *args]
 
 
-def snakemake_again(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def snakemake_again(workdir: Path, *args: str, timeout: int = 900, project: Path = REPO) -> subprocess.CompletedProcess:
     """Snakemake in an already configured ``workdir`` (its config.yaml kept)."""
-    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(snakemake_command(workdir, *args, project=project), capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 900):
-    """Run the project's Snakefile in ``workdir`` with ``config`` (default: the repository's) as config.yaml."""
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 900, project: Path = REPO):
+    """Run the Snakefile of ``project`` in ``workdir`` with ``config`` (default: the repository's) as config.yaml."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config if config is not None else default_config()))
-    return snakemake_again(workdir, *args, timeout=timeout)
+    return snakemake_again(workdir, *args, timeout=timeout, project=project)
+
+
+def project_copy(destination: Path) -> Path:
+    """A copy of this checkout as a user's clone holds it (tracked files and untracked ones git does not ignore; no
+    venv, results or .git), for tests that run `snakemake` from a project root or edit the project's code."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True)
+    if listed.returncode == 0:
+        for name in filter(None, listed.stdout.split("\0")):
+            source = REPO / name
+            if source.is_file():  # (a tracked file deleted in the working tree is listed too)
+                (destination / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, destination / name)
+    else:  # not a git checkout
+        shutil.copytree(REPO, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache"))
+    return destination
+
+
+def add_statement(path: Path, function: str, line: str = "_edited = 1") -> None:
+    """Add ``line`` to the module at ``path`` as the last statement of ``function`` (a top-level function, or a
+    method as ``Class.method``): an edit of that function's code and of nothing else."""
+    source = path.read_text()
+    node = ast.parse(source)
+    for part in function.split("."):
+        node = next(child for child in node.body if getattr(child, "name", None) == part)
+    lines = source.splitlines(keepends=True)
+    lines.insert(node.body[-1].end_lineno, " " * node.body[0].col_offset + line + "\n")
+    path.write_text("".join(lines))
 
 
 @pytest.fixture(scope="session")

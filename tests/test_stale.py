@@ -1,23 +1,27 @@
 """Only stale results are made again, asserted on the exact job list of `snakemake -n` after one real run.
 
 Snakemake re-runs a job when an output is missing or older than an input (trigger `mtime`), when its params
-(`params`: murad passes each model's settings as params computed from the model wildcard), its set of input files
-(`input`), its code (`code`) or its software environment (`software-env`) changed since the run that made the
-output; whatever consumes a re-run job's output re-runs too. The cases below each write their own config.yaml into
-one finished working directory (a dry run changes nothing else), so they share a single real run.
+(`params`: murad passes each model's settings as params computed from the model wildcard, and the digest of the
+murad code the rule's script runs as `murad_code`), its set of input files (`input`), its script (`code`) or its
+software environment (`software-env`) changed since the run that made the output; whatever consumes a re-run job's
+output re-runs too. The run happens in a copy of the project, so that the cases can edit its code; each case writes
+its own config.yaml or edits one file and puts it back (a dry run changes nothing else), so they share one real run.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-from .conftest import merged, run_snakemake, tiny_config
+from .conftest import add_statement, merged, project_copy, run_snakemake, tiny_config
 
 MODELS = ("mobilenet_v2", "resnet34")
 ADDED = "resnet18"
@@ -34,10 +38,11 @@ class Job(NamedTuple):
 
 
 def planned_jobs(output: str) -> list[Job]:
-    """Every job of a dry run, from its `rule NAME:` / `localrule NAME:` blocks and their `wildcards:` lines."""
+    """Every job of a dry run, from its `rule NAME:` / `localrule NAME:` blocks and their `wildcards:` lines (a group
+    job's, indented under `Group job NAME`, too)."""
     jobs: list[Job] = []
     for line in output.splitlines():
-        header = re.match(r"^(?:local)?(?:rule|checkpoint) (\S+):$", line)
+        header = re.match(r"^\s*(?:local)?(?:rule|checkpoint) (\S+):$", line)
         if header:
             jobs.append(Job(header.group(1), ()))
             continue
@@ -49,13 +54,14 @@ def planned_jobs(output: str) -> list[Job]:
 
 
 def dry_run(work: Path, config: dict, *args: str) -> list[Job]:
-    result = run_snakemake(work, "-n", *args, config=config)
+    """The jobs `snakemake -n` plans in ``work``, a project copy, with ``config`` as its config.yaml."""
+    result = run_snakemake(work, "-n", *args, config=config, project=work)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return planned_jobs(result.stdout + "\n" + result.stderr)
 
 
 class Finished(NamedTuple):
-    work: Path
+    work: Path  # a copy of the project, its pipeline run
     config: dict
     every_job: list[Job]  # the whole pipeline: `snakemake -n --forceall`
 
@@ -63,20 +69,31 @@ class Finished(NamedTuple):
 @pytest.fixture(scope="module")
 def finished(small_mura, tmp_path_factory) -> Finished:
     """One real run of the whole workflow (its default target) on two small models, 64 px, one epoch."""
-    work = tmp_path_factory.mktemp("stale")
+    work = project_copy(tmp_path_factory.mktemp("stale"))
     shutil.copytree(small_mura, work / "data")
     config = tiny_config(work / "data", {model: None for model in MODELS})
-    result = run_snakemake(work, "-c2", config=config, timeout=1200)
+    result = run_snakemake(work, "-c2", config=config, timeout=1200, project=work)
     assert result.returncode == 0, result.stderr[-5000:]
     every_job = dry_run(work, config, "--forceall")
     assert {"train", "predict"} <= {job.rule for job in every_job}, every_job
     return Finished(work, config, every_job)
 
 
+@contextmanager
+def edited(path: Path, edit: Callable[[Path], None]):
+    """``path`` changed by ``edit`` for the block, then put back as it was (content and modification time)."""
+    before, content = path.stat(), path.read_bytes()
+    edit(path)
+    assert path.read_bytes() != content
+    try:
+        yield
+    finally:
+        path.write_bytes(content)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
 def test_nothing_is_left_to_do_after_the_run(finished):
-    result = run_snakemake(finished.work, "-n", config=finished.config)
-    assert result.returncode == 0 and planned_jobs(result.stdout + "\n" + result.stderr) == []
-    assert "Nothing to be done" in result.stdout + result.stderr
+    assert dry_run(finished.work, finished.config) == []
 
 
 def only_that_model(jobs: list[Job], model: str) -> None:
@@ -105,13 +122,8 @@ def test_changed_data_reruns_the_whole_pipeline(finished):
     # A MURA index with one image less. (Touching it is not enough: for small files Snakemake compares checksums
     # recorded at the run, and an unchanged file with a new mtime triggers nothing.) A dry run reads nothing else.
     index = finished.work / "data/MURA-v1.1/train_image_paths.csv"
-    before, content = index.stat(), index.read_bytes()
-    index.write_bytes(b"".join(content.splitlines(keepends=True)[:-1]))
-    try:
+    with edited(index, lambda path: path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))):
         jobs = dry_run(finished.work, finished.config)
-    finally:
-        index.write_bytes(content)
-        os.utime(index, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert jobs == finished.every_job
 
 
@@ -123,3 +135,36 @@ def test_report_styling_redraws_figures_and_cam_grids_only(finished):
     drawing = {"figures", "cam", "cam_localization", "environment", "all"}
     assert jobs == [job for job in finished.every_job if job.rule in drawing]
     assert {job.rule for job in jobs} == drawing
+
+
+# Code: each rule's `murad_code` param is the digest of the murad code its script reaches (murad/code_digest.py).
+
+
+def test_an_edit_of_a_metrics_function_reruns_the_metrics_and_what_is_made_of_them(finished):
+    # The bootstrap intervals: only the metrics jobs run them; Tables 3 and 4 hold their numbers, the figures draw
+    # the tables. Nothing is trained, predicted, aggregated or mapped again.
+    with edited(finished.work / "murad/metrics.py", lambda path: add_statement(path, "_bootstrap")):
+        jobs = dry_run(finished.work, finished.config)
+    assert jobs == [job for job in finished.every_job if job.rule in {"metrics", "tables", "figures", "all"}]
+    assert {job.rule for job in jobs} == {"metrics", "tables", "figures", "all"}
+
+
+def test_an_edit_of_the_training_loop_retrains_every_model_and_redoes_what_follows(finished):
+    with edited(finished.work / "murad/train.py", lambda path: add_statement(path, "train_model")):
+        jobs = dry_run(finished.work, finished.config)
+    assert jobs == [job for job in finished.every_job if job.rule not in UPSTREAM]
+    assert [job for job in jobs if job.rule == "train"] == [Job("train", (("model", m),)) for m in sorted(MODELS)]
+
+
+def test_comments_docstrings_and_formatting_rerun_nothing(finished):
+    def reword(path: Path) -> None:  # a comment, every docstring reworded, more blank lines, a line split
+        source = path.read_text()
+        for docstring in {ast.get_docstring(node, clean=False) for node in ast.walk(ast.parse(source))
+                          if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node)}:
+            source = source.replace(docstring, "Reworded. " + docstring)
+        source = source.replace("\n\n\n", "\n\n\n\n").replace("import (", "import (  # a comment\n    ", 1)
+        path.write_text("# a new comment\n" + source)
+        assert ast.parse(path.read_text())  # still Python
+
+    with edited(finished.work / "murad/train.py", reword), edited(finished.work / "murad/metrics.py", reword):
+        assert dry_run(finished.work, finished.config) == []

@@ -19,7 +19,13 @@ rule cam:
         root=DATA_ROOT,
         settings=CAM_SETTINGS,
         style=config["report"],
+        murad_code=murad_code("cam.py"),
     threads: config["evaluation"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: EVALUATION_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: EVALUATION_RUNTIME * attempt,
+    retries: GPU_RETRIES
     conda:
         "../../envs/murad.yaml"
     log:
@@ -54,6 +60,7 @@ rule cam_localization:
         scored=config["dataset"]["source"] == "synthetic",
         tolerance=config["cam"]["tolerance"],
         style=config["report"],
+        murad_code=murad_code("cam_localization.py"),
     conda:
         "../../envs/murad.yaml"
     log:

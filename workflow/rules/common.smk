@@ -1,11 +1,12 @@
-# Configuration checks and input functions shared by every stage.
+# Configuration checks, input functions and job resources shared by every stage. Only light modules are imported
+# here (no torch, pandas or numpy): Snakemake parses this on every command, `snakemake -n` included.
 import re
 from pathlib import Path
 
+from murad.code_digest import murad_code_digest
 from murad.config import ConfigError, validate_config
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 from murad.outputs import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
-from murad.synthetic import GENERATOR_VERSION
 from murad.torchvision_catalog import is_classification_model, weights_file
 
 # Nested `--config` values arrive from the command line as text; they are read by the schema's types.
@@ -32,10 +33,19 @@ EVALUATED = MODELS + ENSEMBLES
 wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
     name="|".join(re.escape(n) for n in EVALUATED),  # a model or an ensemble (the metrics rule)
+    size=r"\d+",
+
+
+def murad_code(script):
+    """A digest of the murad code the rule's script runs (every rule's `murad_code` param): Snakemake re-runs the
+    rule when it changes, as it does when the script itself changes. Comments, docstrings and formatting do not
+    count (murad/code_digest.py)."""
+    return murad_code_digest(Path(workflow.basedir) / "workflow/scripts" / script, Path(workflow.basedir) / "murad")
 
 
 DATA_ROOT = config["dataset"]["root"].rstrip("/")
-SPLIT_TABLES = {name: f"results/split/{name}.csv" for name in ("train", "tune", "valid")}
+SPLIT_NAMES = ("train", "tune", "valid")
+SPLIT_TABLES = {name: f"results/split/{name}.csv" for name in SPLIT_NAMES}
 
 
 def mura_index_files():
@@ -88,13 +98,33 @@ def cam_inputs(wildcards):
 CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "models"}
 
 
+# --- What each job asks of a cluster, as rule-level resources (a site's profile keeps its `default-resources` and
+# `set-resources`, which a workflow profile would replace as a whole; see profiles/default/config.yaml).
+# train, predict and cam run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1), and the memory and runtime below,
+# growing with each attempt (`retries`: a job killed at its walltime or out of memory is submitted again; training
+# resumes from its checkpoint). Every other rule is a light CPU job with the site's default resources, bundled on a
+# cluster into group jobs (`group:`): `prepare` (data, verification, tuning split, caches), one `evaluate_<model>`
+# per model (its study aggregation and metrics) and `summary` (ensembles, their metrics, tables, figures,
+# environment). Each group job needs at most 2 CPUs (its steps that can run side by side), so it fits any node.
+GPU_RETRIES = 2
+EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
+EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
+DECODING_MEM_MB = 4000  # the light rules that decode every radiograph (synthesis, verification, caches)
+
+
+def metrics_group(wildcards):
+    """A model's metrics run in that model's `evaluate_<model>` group job, an ensemble's in `summary` (after the
+    ensembles job that makes its studies)."""
+    return "summary" if wildcards.name in ENSEMBLES else f"evaluate_{wildcards.name}"
+
+
 def heavy_model(model):
     """VGG (Adam over ~140 M parameters), ResNeXt-101, ResNet-152 and DenseNet-161: the most memory and time."""
     return model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
 
 
 def training_mem_mb(model):
-    """Memory for a training job."""
+    """Memory for a training job (resumed ones too: the checkpoint holds the same model and optimizer)."""
     return 12000 if heavy_model(model) else 6000
 
 

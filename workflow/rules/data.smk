@@ -1,6 +1,7 @@
 # Stage 1: synthesise the built-in MURA-v1.1 (dataset.source: synthetic) or use a real download (source: mura),
 # whose four index CSVs are then plain inputs of the verification stage.
 
+
 if config["dataset"]["source"] == "synthetic":
 
     rule synthesize_mura:
@@ -10,8 +11,12 @@ if config["dataset"]["source"] == "synthetic":
         params:
             root=lambda wildcards, output: dataset_root(output.lesions),
             settings=config["synthetic"],
-            generator_version=GENERATOR_VERSION,
+            murad_code=murad_code("synthesize_mura.py"),
         threads: 2
+        resources:
+            mem_mb=DECODING_MEM_MB,
+        group:
+            "prepare"
         conda:
             "../../envs/murad.yaml"
         log:

@@ -9,7 +9,13 @@ rule predict:
         valid="results/predictions/{model}/images.csv",
     params:
         batch_size=lambda wildcards: 2 * model_settings(wildcards.model)["batch_size"],
+        murad_code=murad_code("predict.py"),
     threads: config["evaluation"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards, attempt: EVALUATION_MEM_MB * attempt,
+        runtime=lambda wildcards, attempt: EVALUATION_RUNTIME * attempt,
+    retries: GPU_RETRIES
     conda:
         "../../envs/murad.yaml"
     log:
@@ -28,6 +34,9 @@ rule aggregate_studies:
     params:
         how=config["evaluation"]["aggregation"],
         threshold=config["evaluation"]["threshold"],
+        murad_code=murad_code("aggregate_studies.py"),
+    group:
+        "evaluate_{model}"
     conda:
         "../../envs/murad.yaml"
     log:
@@ -45,6 +54,9 @@ rule metrics:
         threshold=config["evaluation"]["threshold"],
         repetitions=config["evaluation"]["bootstrap"],
         seed=config["evaluation"]["seed"],
+        murad_code=murad_code("metrics.py"),
+    group:
+        metrics_group
     conda:
         "../../envs/murad.yaml"
     log:
@@ -66,6 +78,9 @@ rule ensembles:
         names=ENSEMBLES,
         top_k=ENSEMBLE_TOP_K,
         threshold=config["evaluation"]["threshold"],
+        murad_code=murad_code("ensembles.py"),
+    group:
+        "summary"
     conda:
         "../../envs/murad.yaml"
     log:

@@ -23,6 +23,9 @@ rule tables:
     params:
         models=MODELS,
         evaluated=EVALUATED,
+        murad_code=murad_code("tables.py"),
+    group:
+        "summary"
     conda:
         "../../envs/murad.yaml"
     log:
@@ -54,6 +57,9 @@ rule figures:
         style=config["report"]["style"],
         palette=config["report"]["palette"],
         dpi=config["report"]["dpi"],
+        murad_code=murad_code("figures.py"),
+    group:
+        "summary"
     conda:
         "../../envs/murad.yaml"
     log:
@@ -72,6 +78,9 @@ rule environment:
     params:
         models=MODELS,
         config=config,
+        murad_code=murad_code("environment.py"),
+    group:
+        "summary"
     conda:
         "../../envs/murad.yaml"
     log:

@@ -12,7 +12,12 @@ rule verify_split:
         root=lambda wildcards, input: dataset_root(input.train_images),
         source=config["dataset"]["source"],
         check_files=config["split"]["check_files"],
+        murad_code=murad_code("verify_split.py"),
     threads: 2
+    resources:
+        mem_mb=DECODING_MEM_MB,
+    group:
+        "prepare"
     conda:
         "../../envs/murad.yaml"
     log:
@@ -30,6 +35,9 @@ rule tuning_split:
         tune_on=config["split"]["tune_on"],
         fraction=config["split"]["tune_fraction"],
         seed=config["split"]["seed"],
+        murad_code=murad_code("tuning_split.py"),
+    group:
+        "prepare"
     conda:
         "../../envs/murad.yaml"
     log:

@@ -1,18 +1,23 @@
-# Stage 3: cache the images once per split and size, then train each model as its own job.
+# Stage 3: cache the images once per size (all three splits), then train each model as its own job.
 
 
 rule cache_images:
     input:
-        table="results/split/{split}.csv",
+        **SPLIT_TABLES,
     output:
-        "results/cache/{split}_{size}px.npy",
+        **{name: f"results/cache/{name}_{{size}}px.npy" for name in SPLIT_NAMES},
     params:
         root=DATA_ROOT,
+        murad_code=murad_code("cache_images.py"),
     threads: 2
+    resources:
+        mem_mb=DECODING_MEM_MB,
+    group:
+        "prepare"
     conda:
         "../../envs/murad.yaml"
     log:
-        "results/logs/cache_images/{split}_{size}px.log",
+        "results/logs/cache_images/{size}px.log",
     script:
         "../scripts/cache_images.py"
 
@@ -28,10 +33,13 @@ rule train:
     params:
         settings=lambda wildcards: model_settings(wildcards.model),
         hub_dir=config["training"]["hub_dir"],
+        murad_code=murad_code("train.py"),
     threads: config["training"]["threads"]
     resources:
+        gpu=1,
         mem_mb=lambda wildcards: training_mem_mb(wildcards.model),
         runtime=lambda wildcards, attempt: training_runtime(wildcards.model, attempt),
+    retries: GPU_RETRIES
     conda:
         "../../envs/murad.yaml"
     log:
@@ -49,6 +57,7 @@ rule stage_weights:
     params:
         models=MODELS,
         hub_dir=lambda wildcards, output: str(Path(output[0]).parent.parent),
+        murad_code=murad_code("stage_weights.py"),
     localrule: True
     conda:
         "../../envs/murad.yaml"

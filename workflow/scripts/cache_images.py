@@ -5,5 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import cache_images
 from murad.workflow import run_job
 
-run_job(snakemake, cache_images, table_csv=snakemake.input.table, root=snakemake.params.root,
-        size=int(snakemake.wildcards.size), out_path=snakemake.output[0], workers=snakemake.threads)
+splits = ("train", "tune", "valid")
+run_job(snakemake, cache_images, table_csvs={s: snakemake.input[s] for s in splits}, root=snakemake.params.root,
+        size=int(snakemake.wildcards.size), out_paths={s: snakemake.output[s] for s in splits},
+        workers=snakemake.threads)

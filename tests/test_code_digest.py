@@ -1,0 +1,119 @@
+"""Which murad code each workflow stage runs (murad.code_digest): every rule's `murad_code` param.
+
+The edits here go into a copy of the package and scripts; tests/test_stale.py checks the same through Snakemake's
+own dry run on a finished pipeline.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from murad.code_digest import murad_code_digest, reached_code
+
+from .conftest import REPO, add_statement
+
+SCRIPTS = sorted(path.name for path in (REPO / "workflow/scripts").glob("*.py"))
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A copy of the package and the rules' scripts to edit."""
+    shutil.copytree(REPO / "murad", tmp_path / "murad", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "workflow/scripts", tmp_path / "workflow/scripts")
+    return tmp_path
+
+
+def digests(project: Path) -> dict[str, str]:
+    return {script: murad_code_digest(project / "workflow/scripts" / script, project / "murad") for script in SCRIPTS}
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {script.removesuffix(".py") for script in before if before[script] != after[script]}
+
+
+def edit_function(project: Path, module: str, function: str) -> None:
+    add_statement(project / "murad" / f"{module}.py", function)
+
+
+def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
+    rules = {}
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"^\s*rule (?=\w+:$)", smk.read_text(), flags=re.MULTILINE)[1:]:
+            name = block.split(":", 1)[0]
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/([\w.]+)"', block)
+            code = re.search(r'murad_code=murad_code\("([\w.]+)"\)', block)
+            rules[name] = (script and script.group(1), code and code.group(1))
+    assert rules and all(script for script, _ in rules.values()), rules
+    assert {name: script for name, (script, _) in rules.items()} == {name: code for name, (_, code) in rules.items()}
+    assert sorted(script for script, _ in rules.values()) == SCRIPTS
+
+
+@pytest.mark.parametrize(
+    "module, function, stages",
+    [
+        # the bootstrap intervals: only the metrics stage computes them
+        ("metrics", "_bootstrap", {"metrics"}),
+        ("metrics", "study_metrics", {"metrics"}),
+        # point metrics also give training its tuning kappa and the ensembles their choice
+        ("metrics", "point_metrics", {"metrics", "ensembles", "train"}),
+        ("train", "train_model", {"train"}),
+        ("train", "load_trained", {"predict", "cam"}),
+        ("data", "build_cache", {"cache_images"}),
+        ("data", "BatchAugmenter.augment", {"train", "predict", "cam"}),
+        ("synthetic", "render_image", {"synthesize_mura"}),
+        ("tables", "to_html", {"tables", "ensembles", "environment", "cam_localization"}),
+        ("figures", "kappa_heatmap", {"figures"}),
+        ("cam", "compute_maps", {"cam"}),
+        # the runner every script calls
+        ("workflow", "run_logged", {script.removesuffix(".py") for script in SCRIPTS}),
+    ],
+)
+def test_an_edit_changes_the_digest_of_exactly_the_stages_that_run_it(project, module, function, stages):
+    before = digests(project)
+    edit_function(project, module, function)
+    assert changed(before, digests(project)) == stages
+
+
+def test_constants_and_imports_count_where_they_are_used(project):
+    before = digests(project)
+    path = project / "murad/data.py"
+    path.write_text(path.read_text().replace("IMAGENET_STD = (0.229, 0.224, 0.225)", "IMAGENET_STD = (0.2, 0.2, 0.2)"))
+    assert changed(before, after := digests(project)) == {"train", "predict", "cam"}
+    # an import rebinding a name a stage uses: what the name means changed
+    path = project / "murad/metrics.py"
+    path.write_text(path.read_text().replace("import numpy as np", "import numpy as np\nimport math as np", 1))
+    assert "metrics" in changed(after, digests(project))
+
+
+def test_comments_docstrings_and_formatting_change_nothing(project):
+    before = digests(project)
+    path = project / "murad/metrics.py"
+    source = path.read_text()
+    tree = ast.parse(source)
+    function = next(node for node in tree.body if getattr(node, "name", None) == "study_metrics")
+    docstring = ast.get_docstring(function)
+    assert docstring
+    reformatted = (
+        "# a comment at the top\n"
+        + source.replace(docstring, docstring + " More words.", 1)
+        .replace("def study_metrics(", "def study_metrics(  # a comment on the signature\n    ", 1)
+        .replace("\n\n\n", "\n\n\n\n")
+    )
+    path.write_text(reformatted)
+    assert ast.dump(ast.parse(reformatted)) != ast.dump(tree)  # the edit is real
+    assert digests(project) == before
+
+
+def test_the_digest_follows_attribute_access_on_an_imported_module(project):
+    # jobs.cam does `from . import cam as cams` and calls cams.<name>: the names it calls count, the others not
+    reached = {key.split("#")[0] for key in reached_code(project / "workflow/scripts/cam.py", project / "murad")}
+    assert {"murad.cam.compute_maps", "murad.cam.grid_figure", "murad.jobs.cam"} <= reached
+    assert "murad.cam.localisation_table" not in reached and "murad.jobs.metrics" not in reached
+    before = digests(project)
+    edit_function(project, "cam", "localisation_table")
+    assert changed(before, digests(project)) == {"cam_localization"}
