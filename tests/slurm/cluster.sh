@@ -8,13 +8,15 @@
 #
 # Needs root and apt (Debian 12: munge 0.5, SLURM 22.05, MariaDB 10.11). Works without systemd or cgroups.
 # The cluster: ClusterName=ci, one node `localhost` with the CPUs and memory `slurmd -C` reports and two fake GPUs
-# (GRES gpu on /dev/null and /dev/zero: GPU requests are scheduled and accounted without a GPU), partition `main`,
+# (GRES gpu on /dev/null and /dev/zero: GPU requests are scheduled and accounted without a GPU), partitions `main`
+# (the default) and `gpu` (the same node, as a site's GPU partition for tests that send GPU jobs elsewhere),
 # accounting through slurmdbd + MariaDB (account `ci`, user root), so `sacct` answers as on a real cluster.
 set -euo pipefail
 
 CLUSTER=ci
 ACCOUNT=ci
 PARTITION=main
+GPU_PARTITION=gpu
 NODE=localhost
 MARK="# written by murad tests/slurm/cluster.sh"
 CONF_DIR=/etc/slurm
@@ -130,6 +132,7 @@ AccountingStorageTRES=gres/gpu
 AccountingStoreFlags=job_comment
 NodeName=$NODE NodeAddr=127.0.0.1 ${hardware}Gres=gpu:${#FAKE_GPUS[@]} State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=$GPU_PARTITION Nodes=ALL Default=NO MaxTime=INFINITE State=UP
 EOF
 }
 
