@@ -7,10 +7,7 @@ memory, runtimes, job groups) comes with the workflow itself.
 
 from __future__ import annotations
 
-import ast
-import builtins
 import os
-import pwd
 import re
 import shlex
 from pathlib import Path
@@ -28,25 +25,7 @@ GPU_RULES = ("train", "predict", "cam")
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # accounts, partitions: no spaces, quotes, colons or commas
 GPU_MODEL = re.compile(r"[A-Za-z0-9_.]+")  # the SLURM plugin (2.8) refuses any other GPU type, a hyphen included
-# Names that Snakemake's evaluation of a resource value defines besides Python's builtins (snakemake 9.27:
-# Resource.cli_evaluator and snakemake.ioutils.register_in_globals); tests check them against the installed Snakemake.
-SNAKEMAKE_RESOURCE_NAMES = frozenset({
-    "wildcards", "input", "attempt", "threads", "system_tmpdir", "shutil", "async_run",
-    "as_py_module", "branch", "choose_file", "choose_folder", "choose_tmp", "collect", "evaluate", "exists",
-    "extract_checksum", "flatten", "lookup", "output", "params", "parse_input", "prepend_param", "resources", "subpath",
-})
 COMMENT_COLUMN = 32  # where the comment after a key starts, so that a site admin reads them as one column
-
-
-def _home() -> str:
-    # As platformdirs expands "~": $HOME when it is an absolute path, else the user's entry in the password database.
-    home = os.environ.get("HOME", "")
-    if os.path.isabs(home):
-        return home
-    try:
-        return pwd.getpwuid(os.getuid()).pw_dir
-    except KeyError:
-        raise InputError("no home folder: set HOME or XDG_CONFIG_HOME, or pass --dir") from None
 
 
 def default_profile_dir() -> Path:
@@ -55,15 +34,8 @@ def default_profile_dir() -> Path:
     is empty or not an absolute path, as the XDG spec says)."""
     config_home = os.environ.get("XDG_CONFIG_HOME", "")
     if not os.path.isabs(config_home):
-        config_home = os.path.join(_home(), ".config")
+        config_home = os.path.join(os.path.expanduser("~"), ".config")
     return Path(config_home) / "snakemake" / PROFILE_NAME
-
-
-def site_profile_dir() -> Path:
-    """Where Snakemake finds the site's profile after the user's: ``/etc/xdg/snakemake/slurm`` (or under the first
-    absolute entry of $XDG_CONFIG_DIRS)."""
-    bases = [base for base in os.environ.get("XDG_CONFIG_DIRS", "").split(os.pathsep) if os.path.isabs(base)]
-    return Path(bases[0] if bases else "/etc/xdg") / "snakemake" / PROFILE_NAME
 
 
 def check_options(account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None,
@@ -79,33 +51,10 @@ def check_options(account: str, partition: str, gpu_partition: str | None = None
         raise InputError(f"--jobs: {jobs!r} is not a positive number of jobs")
 
 
-def _read_back_bare(value: str) -> bool:
-    """Whether YAML and then Snakemake, which tries ``int()`` and then evaluates each resource value as Python
-    (keeping the text on a syntax error or an unknown name), both read ``value`` written bare as this very text."""
-    try:
-        if yaml.safe_load(f"key: {value}") != {"key": value}:  # YAML's own: 0123 is octal 83, 1.10 a float, on true
-            return False
-    except yaml.YAMLError:  # `...` ends the document, `-` starts a list
-        return False
-    try:
-        int(value)  # 08 or 1_000 would become a number
-        return False
-    except ValueError:
-        pass
-    try:
-        expression = ast.parse(value, mode="eval")
-    except SyntaxError:
-        return True
-    nodes = list(ast.walk(expression))
-    # Only names, attributes, minus and numbers parse from SLURM_NAME's characters; evaluation then stops at the first
-    # name on the left with a NameError exactly when no name is defined and there is no number (`all`, `input`, `1e3`).
-    return not any(isinstance(node, ast.Constant) for node in nodes) and not any(
-        isinstance(node, ast.Name) and (node.id in SNAKEMAKE_RESOURCE_NAMES or hasattr(builtins, node.id))
-        for node in nodes)
-
-
-def _resource_value(value: str) -> str:
-    return value if _read_back_bare(value) else f"\"'{value}'\""
+def _python_string(value: str) -> str:
+    """``value`` as a resource value Snakemake reads back as this text: it evaluates each one as Python, where a bare
+    ``all`` is the built-in function and ``0123`` a number, so names are written as Python string literals."""
+    return f"\"'{value}'\""
 
 
 def _entry(key_and_value: str, comment: str) -> str:
@@ -156,11 +105,11 @@ def render_profile(account: str, partition: str, gpu_partition: str | None = Non
         "",
         "# default-resources and set-resources must stay in this file: a key of a workflow's profile replaces the same",
         "# key here as a whole, so murad's profiles/default/ deliberately sets neither. Snakemake evaluates each value",
-        "# as Python: a name it would read as something else (a number, `all`, `input`) is written quoted, \"'all'\".",
+        "# as Python (a bare `all` would be the built-in function), so names are written as Python strings, \"'name'\".",
         "# The resources of every job that does not set its own:",
         "default-resources:",
-        _entry(f"  slurm_account: {_resource_value(account)}", "sbatch --account"),
-        _entry(f"  slurm_partition: {_resource_value(partition)}", "sbatch --partition: the partition for CPU jobs"),
+        _entry(f"  slurm_account: {_python_string(account)}", "sbatch --account"),
+        _entry(f"  slurm_partition: {_python_string(partition)}", "sbatch --partition: the partition for CPU jobs"),
         _entry("  runtime: 60", "minutes (sbatch --time) for CPU jobs; the workflow sets its GPU jobs' own"),
         _entry("  mem_mb: 4000", "sbatch --mem, in MB"),
     ]
@@ -174,10 +123,10 @@ def render_profile(account: str, partition: str, gpu_partition: str | None = Non
         for rule in GPU_RULES:
             lines.append(f"  {rule}:")
             if gpu_partition is not None:
-                lines.append(_entry(f"    slurm_partition: {_resource_value(gpu_partition)}",
+                lines.append(_entry(f"    slurm_partition: {_python_string(gpu_partition)}",
                                     "sbatch --partition: the GPU partition"))
             if gpu_model is not None:
-                lines.append(_entry(f"    gpu_model: {_resource_value(gpu_model)}",
+                lines.append(_entry(f"    gpu_model: {_python_string(gpu_model)}",
                                     f"sbatch --gpus={gpu_model}:1 (needs GPU types in SLURM's GRES)"))
     return "\n".join(lines) + "\n"
 
@@ -204,11 +153,7 @@ def write_site_profile(folder: str | Path, text: str, force: bool = False) -> Pa
 def profile_argument(folder: str | Path) -> str:
     """What to pass to ``snakemake --profile`` for ``folder``: its name where Snakemake searches, else the path."""
     folder = Path(os.path.abspath(folder))
-    searched = {site_profile_dir().parent}
-    try:
-        searched.add(default_profile_dir().parent)
-    except InputError:
-        pass
+    searched = {default_profile_dir().parent, Path("/etc/xdg/snakemake")}
     return folder.name if folder.parent in searched else str(folder)
 
 

@@ -15,15 +15,18 @@ from murad.cli import main
 from murad.slurm_profile import GPU_RULES
 
 MURAD = Path(sys.executable).with_name("murad")
-CI_PROFILE = {  # what `--account ci --partition main --gpu-partition gpu --gpu-model a100` must parse to
+# What `--account ci --partition main --gpu-partition gpu --gpu-model a100` must parse to as YAML (names are Python
+# strings inside: Snakemake evaluates resource values as Python; test_snakemake_finds_and_reads_the_written_profile
+# checks what Snakemake makes of them)
+CI_PROFILE = {
     "executor": "slurm",
     "jobs": 100,
     "latency-wait": 60,
     "slurm-init-seconds-before-status-checks": 40,
     "seconds-between-status-checks": 60,
     "slurm-status-command": "squeue",
-    "default-resources": {"slurm_account": "ci", "slurm_partition": "main", "runtime": 60, "mem_mb": 4000},
-    "set-resources": {rule: {"slurm_partition": "gpu", "gpu_model": "a100"} for rule in GPU_RULES},
+    "default-resources": {"slurm_account": "'ci'", "slurm_partition": "'main'", "runtime": 60, "mem_mb": 4000},
+    "set-resources": {rule: {"slurm_partition": "'gpu'", "gpu_model": "'a100'"} for rule in GPU_RULES},
 }
 
 
@@ -59,7 +62,7 @@ def test_default_location_is_under_home_without_xdg_config_home(home, capsys):
                    "(account ci; CPU jobs to main, GPU jobs to main)\n")
     profile = yaml.safe_load(written.read_text())
     assert profile["executor"] == "slurm" and profile["jobs"] == 100
-    assert profile["default-resources"] == {"slurm_account": "ci", "slurm_partition": "main", "runtime": 60,
+    assert profile["default-resources"] == {"slurm_account": "'ci'", "slurm_partition": "'main'", "runtime": 60,
                                             "mem_mb": 4000}
     assert "set-resources" not in profile
     assert "#   murad slurm-profile --account ci --partition main\n" in written.read_text()
@@ -86,16 +89,6 @@ def test_default_location_is_snakemakes_user_config_dir(home, tmp_path, monkeypa
     assert Path(get_appdirs().user_config_dir) / "slurm" == expected  # platformdirs reads the variables when asked
 
 
-def test_site_location_is_snakemakes_site_config_dir(home, tmp_path, monkeypatch):
-    from snakemake.common import get_appdirs
-
-    assert slurm_profile.site_profile_dir() == Path("/etc/xdg/snakemake/slurm")
-    assert Path(get_appdirs().site_config_dir) / "slurm" == slurm_profile.site_profile_dir()
-    monkeypatch.setenv("XDG_CONFIG_DIRS", f"relative:{tmp_path / 'a'}:{tmp_path / 'b'}")
-    assert slurm_profile.site_profile_dir() == tmp_path / "a/snakemake/slurm"
-    assert Path(get_appdirs().site_config_dir) / "slurm" == slurm_profile.site_profile_dir()
-
-
 def test_gpu_options_set_every_gpu_rule(home, capsys):
     assert run_cli("slurm-profile", "--account", "ci", "--partition", "main", "--gpu-partition", "gpu",
                    "--gpu-model", "a100") == 0
@@ -108,9 +101,9 @@ def test_gpu_options_set_every_gpu_rule(home, capsys):
 
 def test_one_gpu_option_sets_only_that_resource():
     partition_only = yaml.safe_load(slurm_profile.render_profile("ci", "main", gpu_partition="gpu"))
-    assert partition_only["set-resources"] == {rule: {"slurm_partition": "gpu"} for rule in GPU_RULES}
+    assert partition_only["set-resources"] == {rule: {"slurm_partition": "'gpu'"} for rule in GPU_RULES}
     model_only = yaml.safe_load(slurm_profile.render_profile("ci", "main", gpu_model="h100"))
-    assert model_only["set-resources"] == {rule: {"gpu_model": "h100"} for rule in GPU_RULES}
+    assert model_only["set-resources"] == {rule: {"gpu_model": "'h100'"} for rule in GPU_RULES}
 
 
 def test_every_line_is_commented_or_explained():
@@ -137,7 +130,7 @@ def test_refuses_to_overwrite_without_force_and_replaces_with_it(home, capsys):
     assert len(captured.err.splitlines()) == 1
     assert f"{written} exists; pass --force to replace it" in captured.err
     assert run_cli("slurm-profile", "--account", "ci", "--partition", "main", "--force") == 0
-    assert yaml.safe_load(written.read_text())["default-resources"]["slurm_account"] == "ci"
+    assert yaml.safe_load(written.read_text())["default-resources"]["slurm_account"] == "'ci'"
     assert sorted(p.name for p in written.parent.iterdir()) == ["config.yaml"]  # no partial file left behind
 
 
@@ -174,7 +167,7 @@ def test_usage_errors_keep_exit_code_2(home, capsys):
 def test_dir_writes_there(home, tmp_path, capsys):
     folder = tmp_path / "etc/xdg/snakemake/slurm"
     assert run_cli("slurm-profile", "--account", "ci", "--partition", "main", "--dir", str(folder)) == 0
-    assert yaml.safe_load((folder / "config.yaml").read_text())["default-resources"]["slurm_partition"] == "main"
+    assert yaml.safe_load((folder / "config.yaml").read_text())["default-resources"]["slurm_partition"] == "'main'"
     assert f"--dir {folder}" in (folder / "config.yaml").read_text()
     # not a folder Snakemake searches: the line says to pass the path itself
     assert capsys.readouterr().out == (f"wrote {folder}/config.yaml: snakemake --profile {folder} now submits to "
@@ -218,7 +211,7 @@ def evaluated(resource):
 
 @pytest.mark.parametrize(("account", "partition", "gpu_partition", "gpu_model"), [
     ("ci", "main", "gpu", "a100"),
-    # names that YAML or Snakemake's Python evaluation of resource values would misread when written bare
+    # names that YAML or Snakemake's evaluation of resource values as Python would misread if written bare
     ("0123", "all", "1.10", "3090"),
     ("1_000", "input", "attempt", "h100.80gb"),
 ])
@@ -238,11 +231,3 @@ def test_snakemake_finds_and_reads_the_written_profile(home, capsys, account, pa
     for rule in GPU_RULES:
         resources = {name: evaluated(resource) for name, resource in args.set_resources[rule].items()}
         assert resources == {"slurm_partition": gpu_partition, "gpu_model": gpu_model}
-
-
-def test_resource_names_cover_snakemakes_evaluation_namespace():
-    import snakemake.ioutils
-
-    namespace: dict = {}
-    snakemake.ioutils.register_in_globals(namespace)
-    assert set(namespace) <= slurm_profile.SNAKEMAKE_RESOURCE_NAMES
