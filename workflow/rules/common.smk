@@ -1,5 +1,5 @@
-# Configuration checks, input functions and job resources shared by every stage. Only light modules are imported
-# here (no torch, pandas or numpy): Snakemake parses this on every command, `snakemake -n` included.
+# Configuration checks, input functions and job resources shared by every stage. Nothing here imports torch:
+# Snakemake parses this on every command, `snakemake -n` included (pandas it has imported already).
 import re
 from pathlib import Path
 
@@ -100,9 +100,9 @@ CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "mo
 
 # --- What each job asks of a cluster, as rule-level resources (a site's profile keeps its `default-resources` and
 # `set-resources`, which a workflow profile would replace as a whole; see profiles/default/config.yaml).
-# train, predict and cam run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1), and the memory and runtime below,
-# growing with each attempt (`retries`: a job killed at its walltime or out of memory is submitted again; training
-# resumes from its checkpoint). Every other rule is a light CPU job with the site's default resources, bundled on a
+# train, predict and cam run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1) and the memory and runtime below;
+# a failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its runtime,
+# and for predict and cam its memory, times the attempt; training resumes from its checkpoint. Every other rule is a light CPU job with the site's default resources, bundled on a
 # cluster into group jobs (`group:`): `prepare` (data, verification, tuning split, caches), one `evaluate_<model>`
 # per model (its study aggregation and metrics) and `summary` (ensembles, their metrics, tables, figures,
 # environment). Each group job needs at most 2 CPUs (its steps that can run side by side), so it fits any node.
