@@ -127,7 +127,8 @@ class Package:
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 attributes.setdefault(node.value.id, set()).add(node.attr)
                 attribute_bases.add(id(node.value))
-        bare = {node.id for node in ast.walk(statement) if isinstance(node, ast.Name) and id(node) not in attribute_bases}
+        bare = {node.id for node in ast.walk(statement)
+                if isinstance(node, ast.Name) and id(node) not in attribute_bases}
 
         targets: list[Target] = []
         for name in self._global_names(module, statement) | set(local_imports):
@@ -187,8 +188,9 @@ def _import_bindings(node: ast.Import | ast.ImportFrom, package: str) -> dict[st
     """The names an import statement binds and what each refers to; relative imports start from ``package``."""
     bindings: dict[str, Target] = {}
     if isinstance(node, ast.Import):
-        for alias in node.names:  # `import murad.metrics` binds `murad`
-            bindings[alias.asname or alias.name.split(".")[0]] = (alias.name if alias.asname else alias.name.split(".")[0], None)
+        for alias in node.names:  # `import murad.metrics` binds `murad`; `import murad.metrics as m`, `m`
+            top = alias.name.split(".")[0]
+            bindings[alias.asname or top] = (alias.name if alias.asname else top, None)
         return bindings
     if node.level:
         parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
@@ -230,7 +232,8 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
                 node.body = node.body[1:] or [ast.Pass()]
     return tree
 

@@ -105,7 +105,7 @@ def render_profile(account: str, partition: str, gpu_partition: str | None = Non
         "",
         "# default-resources and set-resources must stay in this file: a key of a workflow's profile replaces the same",
         "# key here as a whole, so murad's profiles/default/ deliberately sets neither. Snakemake evaluates each value",
-        "# as Python (a bare `all` would be the built-in function), so names are written as Python strings, \"'name'\".",
+        "# as Python (a bare `all` would be the built-in function): names are written as Python strings, \"'name'\".",
         "# The resources of every job that does not set its own:",
         "default-resources:",
         _entry(f"  slurm_account: {_python_string(account)}", "sbatch --account"),

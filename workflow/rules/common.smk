@@ -100,12 +100,13 @@ CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "mo
 
 # --- What each job asks of a cluster, as rule-level resources (a site's profile keeps its `default-resources` and
 # `set-resources`, which a workflow profile would replace as a whole; see profiles/default/config.yaml).
-# train, predict and cam run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1) and the memory and runtime below;
-# a failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its runtime,
-# and for predict and cam its memory, times the attempt; training resumes from its checkpoint. Every other rule is a light CPU job with the site's default resources, bundled on a
-# cluster into group jobs (`group:`): `prepare` (data, verification, tuning split, caches), one `evaluate_<model>`
-# per model (its study aggregation and metrics) and `summary` (ensembles, their metrics, tables, figures,
-# environment). Each group job needs at most 2 CPUs (its steps that can run side by side), so it fits any node.
+# train, predict and cam run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1) and the memory and runtime below.
+# A failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its runtime,
+# and for predict and cam its memory, times the attempt; training resumes from its checkpoint. Every other rule is
+# a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`): `prepare`
+# (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and metrics)
+# and `summary` (ensembles, their metrics, tables, figures, environment). Each group job needs at most 2 CPUs (its
+# steps that can run side by side), so it fits any node.
 GPU_RETRIES = 2
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
 EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
