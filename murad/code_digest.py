@@ -5,24 +5,28 @@ but it does not look into the murad package that the scripts call. So every rule
 ``murad_code_digest(<its script>)`` as a param: an edit to murad code the stage runs changes the param, Snakemake
 re-runs the stage, and whatever uses its outputs follows.
 
-What a stage runs is read from the source, statically. It starts at the names the script imports from murad and
-takes each one's whole definition (a function, class, constant or import), then follows every name that definition
-uses and that murad defines: definitions of the same module, names imported from other murad modules (at the top of
-a module or inside a function), and ``module.name`` on an imported murad module (a module used other than through
-``.name`` counts whole). A module's top-level statements that define nothing (``matplotlib.use("Agg")``) count with
-every definition taken from it. Which names a function uses comes from Python's own symbol table, so its local
-variables and parameters never pull in a same-named definition.
+What a stage runs is read from the source, statically. It starts at what the script imports from murad and takes
+each name's whole definition (a function, class, constant or import), then follows every name that definition uses
+and that murad defines: definitions of the same module, names imported from other murad modules (at the top of a
+module or inside a function, through any number of re-imports), and ``module.name`` on an imported murad module.
+A module used other than through ``.name`` (``import murad.x``, ``from .x import *``, passed around) counts whole,
+as does a module's code outside definitions (``matplotlib.use("Agg")``) with any definition taken from it. Which
+names a function uses comes from Python's own symbol table, so its local variables and parameters never pull in a
+same-named definition. A data file of the package counts where reached code reads it as murad does,
+``resources.files("murad.reference").joinpath(<file name, or an f-string matching it>)``: by its content.
 
 The digest is taken over the syntax trees without docstrings: comments, docstrings, blank lines and formatting
 change nothing; any other edit of a definition the stage reaches (a line of code, a constant, a default argument,
-an import) re-runs it. Code reached only dynamically (``getattr`` with a computed name, ``importlib``) would not be
-followed; murad has none.
+an import) re-runs it, including an edit to a part of a constant (one entry of a table) the stage does not read.
+Code reached only at run time is not followed: ``getattr`` with a computed name, ``importlib``, a registry that
+decorators fill; murad has none of these.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import re
 import symtable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +45,7 @@ class Module:
     definitions: dict[str, list[ast.stmt]] = field(default_factory=dict)  # top-level name -> the statements binding it
     imports: dict[str, Target] = field(default_factory=dict)  # top-level name -> what its import binds
     preamble: list[ast.stmt] = field(default_factory=list)  # top-level statements that define nothing by name
+    star_imports: list[str] = field(default_factory=list)  # modules it imports everything of (`from .x import *`)
     scopes: dict[tuple[str, int], symtable.SymbolTable] = field(default_factory=dict)  # (def name, line) -> scope
 
 
@@ -52,11 +57,16 @@ def murad_code_digest(script: str | Path, package_dir: str | Path) -> str:
 
 
 def reached_code(script: str | Path, package_dir: str | Path) -> dict[str, str]:
-    """Every murad definition ``script`` reaches, as ``{"murad.train.train_model#0": <its syntax tree>}`` (also
-    ``"<module>:"`` for a module's definition-free statements and ``"<module>.<name>="`` for an import binding)."""
-    tree = ast.parse(Path(script).read_text(), str(script))
-    entries = [target for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
-               for target in _import_bindings(node, "").values()]
+    """Every murad definition ``script`` reaches, as ``{"murad.train.train_model#0": <its syntax tree>}``; also
+    ``"<module>:"`` for a module's definition-free statements, ``"<module>.<name>="`` for an import binding and
+    ``"file:<path>"`` (its content's hash) for a data file of the package that reached code names."""
+    entries: list[Target] = []
+    for node in ast.walk(ast.parse(Path(script).read_text(), str(script))):
+        if isinstance(node, ast.Import):  # `import murad.jobs`: that module, whole
+            entries += [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            entries += _import_bindings(node, "").values()
+            entries += [(_import_base(node, ""), None)] if any(alias.name == "*" for alias in node.names) else []
     return Package(Path(package_dir).resolve()).reach(entries)
 
 
@@ -65,6 +75,8 @@ class Package:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.data_files = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix != ".py"
+                                 and "__pycache__" not in path.parts)
 
     def module(self, name: str) -> Module | None:
         """The module ``name`` (``murad.x``), or None where the folder has no such file."""
@@ -78,7 +90,11 @@ class Package:
 
     def reach(self, entries: list[Target]) -> dict[str, str]:
         parts: dict[str, str] = {}  # what the stage reaches, each by a key naming it
-        pending = [followed for target in entries for followed in self._follow(target)]
+        pending: list[Target] = []
+        for entry in entries:
+            end, passed = self._resolve(entry)
+            pending += [end] if end else []
+            parts.update(self._binding_parts(passed))
         seen: set[Target] = set()
         while pending:
             target = pending.pop()
@@ -88,35 +104,76 @@ class Package:
             module = self.module(target[0])
             if module is None:
                 continue
-            if module.preamble and f"{module.name}:" not in parts:
-                parts[f"{module.name}:"] = "\n".join(_dump(statement) for statement in module.preamble)
-                for statement in module.preamble:
-                    pending.extend(self._uses(module, statement))
+            statements = []
+            if (module.name, "") not in seen:  # the module's own code runs whenever any of it is used
+                seen.add((module.name, ""))
+                if module.preamble:
+                    parts[f"{module.name}:"] = "\n".join(_dump(statement) for statement in module.preamble)
+                statements += module.preamble
+                pending += [(star, None) for star in module.star_imports]
             names = [*module.definitions, *module.imports] if target[1] is None else [target[1]]
             for name in names:
-                if name in module.imports:  # the binding itself counts: `np = numpy` is part of the code
-                    parts[f"{module.name}.{name}="] = ":".join(map(str, module.imports[name]))
-                    # a module bound to a name is taken whole only with its whole importer; _uses takes what of it
-                    # each definition uses
-                    pending.extend(followed for followed in self._follow(module.imports[name])
-                                   if followed[1] is not None or target[1] is None)
+                if name in module.imports:
+                    parts.update(self._binding_parts([(module.name, name)]))
                 for index, statement in enumerate(module.definitions.get(name, [])):  # (positions never count)
                     parts[f"{module.name}.{name}#{index}"] = _dump(statement)
-                    pending.extend(self._uses(module, statement))
+                    statements.append(statement)
+            for statement in statements:
+                uses, passed = self._uses(module, statement)
+                pending += uses
+                parts.update(self._binding_parts(passed))
+                parts.update(self._data_parts(statement))
         return parts
 
-    def _follow(self, target: Target) -> list[Target]:
-        """``target`` as murad definitions to take (none outside murad); a submodule imported by name
-        (``from . import cam``) is that module."""
-        module_name, name = target
-        if not _inside(module_name):
-            return []
-        if name is not None and self.module(f"{module_name}.{name}") is not None:
-            return [(f"{module_name}.{name}", None)]
-        return [target]
+    def _binding_parts(self, bindings: list[Target]) -> dict[str, str]:
+        """The import bindings a stage's code goes through: `np = numpy` is part of the code."""
+        found = {}
+        for module_name, name in bindings:
+            module = self.module(module_name)
+            if module is not None and name in module.imports:
+                found[f"{module_name}.{name}="] = ":".join(map(str, module.imports[name]))
+        return found
 
-    def _uses(self, module: Module, statement: ast.stmt) -> list[Target]:
-        """What ``statement``, a top-level statement of ``module``, refers to in murad."""
+    def _data_parts(self, statement: ast.stmt) -> dict[str, str]:
+        """The package's data files ``statement`` reads the way murad does, ``resources.files("murad.reference")``
+        with a file name (an f-string's pattern too): each as the hash of its content (the paper's tables)."""
+        texts, patterns = set(), []
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                texts.add(node.value)
+                patterns.append(re.escape(node.value))
+            elif isinstance(node, ast.JoinedStr):
+                patterns.append("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+"
+                                        for part in node.values))
+        found = {}
+        for path in self.data_files:
+            package = ".".join([PACKAGE, *path.parent.relative_to(self.folder).parts])
+            if package in texts and any(re.fullmatch(pattern, path.name) for pattern in patterns):
+                relative = path.relative_to(self.folder).as_posix()
+                found[f"file:{relative}"] = hashlib.sha256(path.read_bytes()).hexdigest()  # (content only)
+        return found
+
+    def _resolve(self, target: Target) -> tuple[Target | None, list[Target]]:
+        """What ``target`` is in murad: a definition ``(module, name)``, a whole module ``(module, None)``, or None
+        (outside murad, or no such thing); and the import bindings passed on the way (``from .a import b`` where
+        ``a`` itself imported ``b``)."""
+        passed: list[Target] = []
+        while _inside(target[0]):
+            module_name, name = target
+            if name is not None and self.module(f"{module_name}.{name}") is not None:  # `from . import cam`
+                return (f"{module_name}.{name}", None), passed
+            module = self.module(module_name)
+            if module is None:
+                return None, passed
+            if name is None or name in module.definitions or name not in module.imports or target in passed:
+                return target, passed
+            passed.append(target)
+            target = module.imports[name]
+        return None, passed
+
+    def _uses(self, module: Module, statement: ast.stmt) -> tuple[list[Target], list[Target]]:
+        """What ``statement``, a top-level statement of ``module``, refers to in murad, and the import bindings it
+        goes through."""
         local_imports: dict[str, Target] = {}
         for node in ast.walk(statement):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and node is not statement:
@@ -130,26 +187,30 @@ class Package:
         bare = {node.id for node in ast.walk(statement)
                 if isinstance(node, ast.Name) and id(node) not in attribute_bases}
 
-        targets: list[Target] = []
+        uses: list[Target] = []
+        passed: list[Target] = []
         for name in self._global_names(module, statement) | set(local_imports):
             if name in local_imports:
                 bound = local_imports[name]
-            elif name in module.definitions or name in module.imports:
-                targets.append((module.name, name))
-                bound = module.imports.get(name)
-                if bound is None:
-                    continue
+            elif name in module.definitions:
+                uses.append((module.name, name))
+                continue
+            elif name in module.imports:
+                bound = (module.name, name)
             else:
                 continue  # a builtin, or a name bound only at run time
-            for followed_module, followed_name in self._follow(bound):
-                if followed_name is None:  # a murad module: `cams.compute_maps` takes only what is used
-                    if name in bare:
-                        targets.append((followed_module, None))
-                    else:
-                        targets.extend((followed_module, attribute) for attribute in attributes.get(name, ()))
-                elif name in local_imports:  # (a top-level import's name is followed by reach())
-                    targets.append((followed_module, followed_name))
-        return targets
+            end, through = self._resolve(bound)
+            passed += through
+            if end is None:
+                continue
+            if end[1] is not None or name in bare:  # a definition, or a module used as a whole
+                uses.append(end)
+                continue
+            for attribute in attributes.get(name, ()):  # `cams.compute_maps`: only what is used of the module
+                inner, through = self._resolve((end[0], attribute))
+                passed += through
+                uses += [inner] if inner else []
+        return uses, passed
 
     def _global_names(self, module: Module, statement: ast.stmt) -> set[str]:
         """Module-level names ``statement`` uses: for a def or class, its symbol table's globals plus what its
@@ -192,15 +253,19 @@ def _import_bindings(node: ast.Import | ast.ImportFrom, package: str) -> dict[st
             top = alias.name.split(".")[0]
             bindings[alias.asname or top] = (alias.name if alias.asname else top, None)
         return bindings
-    if node.level:
-        parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-        base = ".".join(parts + ([node.module] if node.module else []))
-    else:
-        base = node.module or ""
+    base = _import_base(node, package)
     for alias in node.names:
         if alias.name != "*":
             bindings[alias.asname or alias.name] = (base, alias.name)
     return bindings
+
+
+def _import_base(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` imports from, a relative one resolved in ``package``."""
+    if not node.level:
+        return node.module or ""
+    parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+    return ".".join(parts + ([node.module] if node.module else []))
 
 
 @lru_cache(maxsize=None)
@@ -221,6 +286,8 @@ def _parse_module(path: Path, name: str, mtime_ns: int, size: int) -> Module:
         elif isinstance(statement, (ast.Import, ast.ImportFrom)):
             if not (isinstance(statement, ast.ImportFrom) and statement.module == "__future__"):
                 module.imports.update(_import_bindings(statement, module.package))
+                if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
+                    module.star_imports.append(_import_base(statement, module.package))
         else:  # if / try / with / an expression at top level: always part of the module's code
             module.preamble.append(statement)
     top = symtable.symtable(source, str(path), "exec")

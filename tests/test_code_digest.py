@@ -117,3 +117,61 @@ def test_the_digest_follows_attribute_access_on_an_imported_module(project):
     before = digests(project)
     edit_function(project, "cam", "localisation_table")
     assert changed(before, digests(project)) == {"cam_localization"}
+
+
+TOY_PACKAGE = {  # the import shapes murad.code_digest follows, in a package of its own
+    "__init__.py": "",
+    "c.py": "def f():\n    return 1\n\n\ndef g():\n    return 2\n",
+    "a.py": "from . import c as b  # a module imported under another name, and imported from here again\n",
+    "star.py": "from .c import *\n",
+    "uses_reexport.py": "from .a import b\n\n\ndef run():\n    return b.f()\n",
+    "uses_star.py": "from .star import f\n\n\ndef run():\n    return f()\n",
+    "reads.py": ("from importlib import resources\n\n\ndef load(name):\n"
+                 "    return resources.files('murad.reference').joinpath(f'{name}.csv').read_text()\n"),
+    "reference/__init__.py": "",
+    "reference/table.csv": "a,b\n1,2\n",
+    "reference/README.md": "notes\n",
+    "elsewhere/table.csv": "a,b\n1,2\n",  # the same file name in a package the code does not name
+}
+TOY_SCRIPTS = {
+    "reexport": "from murad.uses_reexport import run\nrun()\n",
+    "star": "from murad.uses_star import run\nrun()\n",
+    "whole": "import murad.c\nmurad.c.f()\n",
+    "later": "def main():\n    from murad.c import g\n    g()\n",
+    "data": "from murad.reads import load\nload('table')\n",
+}
+
+
+@pytest.fixture
+def toy(tmp_path) -> Path:
+    for name, text in TOY_PACKAGE.items():
+        (tmp_path / "murad" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "murad" / name).write_text(text)
+    for name, text in TOY_SCRIPTS.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    return tmp_path
+
+
+def toy_digests(toy: Path) -> dict[str, str]:
+    return {name: murad_code_digest(toy / f"{name}.py", toy / "murad") for name in TOY_SCRIPTS}
+
+
+@pytest.mark.parametrize(
+    "file, old, new, scripts",
+    [
+        # b.f() through `from .a import b`, where a.b is module c: c.f counts, c.g not
+        ("c.py", "return 1", "return 10", {"reexport", "star", "whole"}),
+        # a star import takes the whole module; `import murad.c` too; an import inside a function counts
+        ("c.py", "return 2", "return 20", {"star", "whole", "later"}),
+        # a data file read by package and file name (an f-string); the package's other files do not count
+        ("reference/table.csv", "1,2", "1,3", {"data"}),
+        ("reference/README.md", "notes", "more notes", set()),
+        ("elsewhere/table.csv", "1,2", "1,3", set()),
+    ],
+)
+def test_the_import_shapes_a_stage_can_reach_code_by(toy, file, old, new, scripts):
+    before = toy_digests(toy)
+    path = toy / "murad" / file
+    path.write_text(path.read_text().replace(old, new))
+    after = toy_digests(toy)
+    assert {name for name in TOY_SCRIPTS if before[name] != after[name]} == scripts

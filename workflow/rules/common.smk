@@ -106,7 +106,7 @@ CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "mo
 # a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`): `prepare`
 # (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and metrics)
 # and `summary` (ensembles, their metrics, tables, figures, environment). Each group job needs at most 2 CPUs (its
-# steps that can run side by side), so it fits any node.
+# steps that can run side by side; `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
 EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
