@@ -9,16 +9,6 @@ from . import jobs, slurm_profile
 from .workflow import run_logged
 
 
-def write_slurm_profile(account: str, partition: str, gpu_partition: str | None, gpu_model: str | None,
-                        max_jobs: int, folder: str | None, force: bool) -> None:
-    """Write the profile into ``folder`` (default: the user's, where ``--profile slurm`` finds it) and say so."""
-    text = slurm_profile.render_profile(account, partition, gpu_partition, gpu_model, max_jobs, folder)
-    target = folder if folder is not None else slurm_profile.default_profile_dir()
-    path = slurm_profile.write_site_profile(target, text, force)
-    print(f"wrote {path.absolute()}: "
-          f"{slurm_profile.describe(target, account, partition, gpu_partition, gpu_model)}")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="murad", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "stage-weights":
         run_logged(jobs.stage_weights, None, models=args.models, hub_dir=args.hub_dir)
     elif args.command == "slurm-profile":
-        run_logged(write_slurm_profile, None, account=args.account, partition=args.partition,
-                   gpu_partition=args.gpu_partition, gpu_model=args.gpu_model, max_jobs=args.jobs, folder=args.dir,
+        run_logged(slurm_profile.write_profile, None, account=args.account, partition=args.partition,
+                   gpu_partition=args.gpu_partition, gpu_model=args.gpu_model, jobs=args.jobs, folder=args.dir,
                    force=args.force)
 
 

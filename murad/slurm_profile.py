@@ -12,9 +12,8 @@ import re
 import shlex
 from pathlib import Path
 
-import yaml
-
 from .errors import InputError
+from .io import staged_outputs
 
 PROFILE_NAME = "slurm"
 PROFILE_FILE = "config.yaml"
@@ -131,22 +130,22 @@ def render_profile(account: str, partition: str, gpu_partition: str | None = Non
     return "\n".join(lines) + "\n"
 
 
-def write_site_profile(folder: str | Path, text: str, force: bool = False) -> Path:
-    """Write ``text`` to ``folder/config.yaml`` all-or-nothing (parents created) and return that path; an existing
-    file is replaced only with ``force``."""
-    path = Path(folder) / PROFILE_FILE
+def write_profile(account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None,
+                  jobs: int = DEFAULT_JOBS, folder: str | None = None, force: bool = False) -> Path:
+    """``murad slurm-profile``: write the profile to ``folder/config.yaml`` (default: the user's, where ``--profile
+    slurm`` finds it) all-or-nothing, and say where and what it does; an existing one is replaced only with
+    ``force``."""
+    text = render_profile(account, partition, gpu_partition, gpu_model, jobs, folder)
+    target = Path(folder) if folder is not None else default_profile_dir()
+    path = target / PROFILE_FILE
     if path.exists() and not force:
         raise InputError(f"{path} exists; pass --force to replace it")
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            partial.write_text(text)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with staged_outputs(path) as (staged,):
+            staged.write_text(text)
     except OSError as error:
         raise InputError(f"cannot write {path}: {error.strerror or error}") from None
+    print(f"wrote {path.absolute()}: {describe(target, account, partition, gpu_partition, gpu_model)}")
     return path
 
 
