@@ -61,121 +61,54 @@ def _read_as(text: str, kind: str) -> object:
     return _UNREADABLE
 
 
-def _options(schema: object, root: dict, refs: frozenset = frozenset()) -> list[dict]:
-    """The alternatives ``schema`` allows: local ``$ref`` followed, ``anyOf``/``oneOf`` spread out (each with the
-    keywords beside it). ``true`` (or a ``$ref`` this cannot follow) reads as ``{}``, anything goes; ``false``: none."""
-    if schema is True:
-        return [{}]
-    if not isinstance(schema, dict):
-        return []
-    if "$ref" in schema:
-        ref = schema["$ref"]
-        if ref in refs or not ref.startswith("#/"):
-            return [{}]
-        target = root
+def _type_errors(errors) -> list:
+    """The schema's `type` errors among ``errors``, those inside `anyOf` alternatives included."""
+    found = []
+    for error in errors:
+        if error.validator == "type":
+            found.append(error)
+        found += _type_errors(error.context or [])
+    return found
+
+
+def _given(overrides: Mapping, path: list, config: dict) -> bool:
+    """Whether the value at ``path`` in ``config`` is still the one the command line gave."""
+    given, value = overrides, config
+    for key in path:
         try:
-            for part in ref[2:].split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
+            given, value = given[key], value[key]
         except (KeyError, IndexError, TypeError):
-            return [{}]
-        beside = {key: value for key, value in schema.items() if key != "$ref"}
-        if not isinstance(target, dict):
-            return _options(target, root, refs | {ref})
-        return _options({**target, **beside}, root, refs | {ref})
-    alternatives = [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
-    if not alternatives:
-        return [schema]
-    beside = {key: value for key, value in schema.items() if key not in ("anyOf", "oneOf")}
-    return [{**beside, **option} for sub in alternatives for option in _options(sub, root, refs)]
+            return False
+    return given is value or given == value
 
 
-def _types(option: dict) -> set[str] | None:
-    """The JSON types ``option`` names (``type``, else those of its ``enum``/``const``); None when it names none."""
-    if "type" in option:
-        return {option["type"]} if isinstance(option["type"], str) else set(option["type"])
-    if "enum" in option or "const" in option:
-        values = option["enum"] if "enum" in option else [option["const"]]
-        kinds = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string"}
-        return {kinds.get(type(value), "other") for value in values}
-    return None
-
-
-def _allowed(option: dict, value: object) -> bool:
-    """Whether ``value`` is in ``option``'s ``enum``/``const`` (True where it has neither); 1 is not True here."""
-    if "enum" not in option and "const" not in option:
-        return True
-    values = option["enum"] if "enum" in option else [option["const"]]
-    return any(isinstance(value, bool) == isinstance(item, bool) and value == item for item in values)
-
-
-def _read_text(text: str, options: list[dict]) -> object:
-    """``text`` as the schema ``options`` take it: kept where one takes a string, else the first clean reading as a
-    type one allows, else kept (the schema then refuses it, naming the key)."""
-    for option in options:
-        types = _types(option)
-        if (types is None or "string" in types) and _allowed(option, text):
-            return text
-    for option in options:
-        types = _types(option) or set()
-        for kind in _KINDS:
-            if kind in types or (kind == "integer" and "number" in types):
-                value = _read_as(text, kind)
-                if value is not _UNREADABLE and _allowed(option, value):
-                    return value
-    return text
-
-
-def _holding(options: list[dict], kind: str) -> list[dict]:
-    """The ``options`` that may hold an ``array`` or ``object``."""
-    return [option for option in options if (types := _types(option)) is None or kind in types]
-
-
-def _key_options(options: list[dict], key: str, root: dict) -> list[dict]:
-    """The alternatives for the value at ``key`` of an object that ``options`` describe."""
-    found = []
-    for option in _holding(options, "object"):
-        properties = option.get("properties", {})
-        patterns = [sub for pattern, sub in option.get("patternProperties", {}).items() if re.search(pattern, key)]
-        if key in properties or patterns:
-            subs = ([properties[key]] if key in properties else []) + patterns
-        else:
-            subs = [option.get("additionalProperties", True)]
-        found += [sub_option for sub in subs for sub_option in _options(sub, root)]
-    return found
-
-
-def _item_options(options: list[dict], index: int, root: dict) -> list[dict]:
-    """The alternatives for item ``index`` of an array that ``options`` describe."""
-    found = []
-    for option in _holding(options, "array"):
-        prefix = option.get("prefixItems", [])
-        sub = prefix[index] if index < len(prefix) else option.get("items", True)
-        found += _options(sub, root)
-    return found
-
-
-def _read(value: object, options: list[dict], root: dict) -> object:
-    """``value`` from the command line with its strings read by ``options`` (new lists and dicts, the given ones are
-    left as they are: Snakemake shares them with its own copy of the command line)."""
-    if isinstance(value, str):
-        return _read_text(value, options)
-    if isinstance(value, list):
-        return [_read(item, _item_options(options, index, root), root) for index, item in enumerate(value)]
-    if isinstance(value, Mapping):
-        return {key: _read(item, _key_options(options, key, root), root) for key, item in value.items()}
-    return value
-
-
-def _read_overrides(config: dict, overrides: Mapping, options: list[dict], root: dict) -> None:
-    """Read, in ``config``, the values that ``overrides`` (the command line's ``--config``) put there."""
-    for key, given in overrides.items():
-        if key not in config:
+def _read_overrides(config: dict, overrides: Mapping, validator: Draft202012Validator) -> None:
+    """Where the schema says a value from the command line is text of the wrong type, read it as the first of the
+    types it allows there that the text reads as cleanly; a value nothing reads stays text, for the schema to
+    refuse. The command line's mapping itself is left as Snakemake holds it."""
+    for error in _type_errors(validator.iter_errors(config)):
+        path = list(error.absolute_path)
+        if not isinstance(error.instance, str) or not path or not _given(overrides, path, config):
             continue
-        key_options = _key_options(options, key, root)
-        if isinstance(given, Mapping) and isinstance(config[key], dict):
-            _read_overrides(config[key], given, key_options, root)
-        elif config[key] == given:  # still the command line's value
-            config[key] = _read(given, key_options, root)
+        allowed = {error.validator_value} if isinstance(error.validator_value, str) else set(error.validator_value)
+        for kind in _KINDS:
+            if kind in allowed or (kind == "integer" and "number" in allowed):
+                value = _read_as(error.instance, kind)
+                if value is not _UNREADABLE:
+                    _set(config, overrides, path, value)
+                    break
+
+
+def _set(config: dict, overrides: Mapping, path: list, value: object) -> None:
+    """Put ``value`` at ``path`` in ``config``, copying on the way any list or dict it shares with ``overrides``
+    (Snakemake's merge of the command line into the config keeps some of them as the same objects)."""
+    parent, given = config, overrides
+    for key in path[:-1]:
+        child, given = parent[key], given[key]
+        if child is given:
+            child = parent[key] = list(child) if isinstance(child, list) else dict(child)
+        parent = child
+    parent[path[-1]] = value
 
 
 def validate_config(config: dict, schema_path: str | Path, overrides: Mapping | None = None) -> dict:
@@ -186,9 +119,10 @@ def validate_config(config: dict, schema_path: str | Path, overrides: Mapping | 
     key (``"0.4"`` a number, ``"500"`` an integer, ``"true"`` a boolean, ``"null"`` null, lists item by item). Values
     the schema takes as strings, and every value from config files, are left as they are."""
     schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = Draft202012Validator(schema)
     if overrides:
-        _read_overrides(config, overrides, _options(schema, schema), schema)
-    error = best_match(Draft202012Validator(schema).iter_errors(config))
+        _read_overrides(config, overrides, validator)
+    error = best_match(validator.iter_errors(config))
     if error is not None:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise ConfigError(f"config key {key}: {error.message}")
