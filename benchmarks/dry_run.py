@@ -31,8 +31,10 @@ def main() -> None:
         seconds.append(time.perf_counter() - started)
         print(f"{seconds[-1]:.2f} s")
     said = "Nothing to be done" if "Nothing to be done" in done.stdout + done.stderr else "jobs to do"
-    print(f"snakemake -n in {Path(args.workdir).resolve()}: median {statistics.median(seconds):.2f} s, "
-          f"fastest {min(seconds):.2f} s over {args.repeat} runs ({said}; exit {done.returncode})")
+    print(
+        f"snakemake -n in {Path(args.workdir).resolve()}: median {statistics.median(seconds):.2f} s, "
+        f"fastest {min(seconds):.2f} s over {args.repeat} runs ({said}; exit {done.returncode})"
+    )
 
 
 if __name__ == "__main__":

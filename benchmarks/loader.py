@@ -34,13 +34,15 @@ SIZE = 320
 class PilDataset(torch.utils.data.Dataset):
     def __init__(self, root: Path, table: pd.DataFrame):
         self.files = [root / p for p in table["path"]]
-        self.transform = transforms.Compose([
-            transforms.Resize((SIZE, SIZE)),
-            transforms.RandomHorizontalFlip(),
-            transforms.RandomRotation(30),
-            transforms.ToTensor(),
-            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ])
+        self.transform = transforms.Compose(
+            [
+                transforms.Resize((SIZE, SIZE)),
+                transforms.RandomHorizontalFlip(),
+                transforms.RandomRotation(30),
+                transforms.ToTensor(),
+                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+            ]
+        )
 
     def __len__(self):
         return len(self.files)
@@ -84,8 +86,9 @@ def main() -> None:
                 torch.cuda.synchronize()
         cached = n / (time.perf_counter() - started)
 
-        loader = torch.utils.data.DataLoader(PilDataset(root, table), batch_size=args.batch_size, shuffle=True,
-                                             num_workers=args.workers)
+        loader = torch.utils.data.DataLoader(
+            PilDataset(root, table), batch_size=args.batch_size, shuffle=True, num_workers=args.workers
+        )
         started = time.perf_counter()
         for _ in loader:
             pass
@@ -93,8 +96,10 @@ def main() -> None:
 
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"images: {n} at {SIZE} px, batch {args.batch_size}, {args.workers} workers/threads, augment on {where}")
-    print(f"cache build (once per split and size, shared by all models): {cache_seconds:.1f} s "
-          f"({n / cache_seconds:.0f} images/s)")
+    print(
+        f"cache build (once per split and size, shared by all models): {cache_seconds:.1f} s "
+        f"({n / cache_seconds:.0f} images/s)"
+    )
     print(f"{'pipeline':<42}{'images/s':>10}")
     print(f"{'murad: cached uint8 + batch tensor augment':<42}{cached:>10.0f}  (on {device.type})")
     print(f"{'PIL decode + torchvision transforms':<42}{pil:>10.0f}")

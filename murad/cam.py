@@ -66,13 +66,41 @@ CENTRE_SIGMA = 0.25  # the centre baseline's Gaussian: sigma = this share of eac
 BOX_COLOUR = (0, 230, 0)
 
 SCORE_COLUMNS = [
-    "path", "body_part", "label", "prob", "logit", "method", "width", "height", "kind", "x0", "y0", "x1", "y1",
-    "peak_x", "peak_y", "pointing_hit", "energy_share", "chance", "chance_pointing", "centre_hit", "centre_energy",
+    "path",
+    "body_part",
+    "label",
+    "prob",
+    "logit",
+    "method",
+    "width",
+    "height",
+    "kind",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "peak_x",
+    "peak_y",
+    "pointing_hit",
+    "energy_share",
+    "chance",
+    "chance_pointing",
+    "centre_hit",
+    "centre_energy",
     "overlay",
 ]
 LOCALISATION_COLUMNS = [
-    "model", "method", "kind", "images", "pointing", "energy", "chance", "chance_pointing", "centre_pointing",
-    "centre_energy", "flat",
+    "model",
+    "method",
+    "kind",
+    "images",
+    "pointing",
+    "energy",
+    "chance",
+    "chance_pointing",
+    "centre_pointing",
+    "centre_energy",
+    "flat",
 ]
 
 
@@ -174,8 +202,14 @@ def grad_cams(model: nn.Module, layer: str, images: torch.Tensor):
     return F.relu((weights * activations).sum(1)), logits.detach()
 
 
-def compute_maps(model: nn.Module, spec: ModelSpec, cache: np.ndarray, indices: np.ndarray, batch_size: int,
-                 device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray, CamMethod]:
+def compute_maps(
+    model: nn.Module,
+    spec: ModelSpec,
+    cache: np.ndarray,
+    indices: np.ndarray,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray, CamMethod]:
     """Maps (N, h, w) and logits (N,) for the cache rows ``indices``, in batches; and the method used.
 
     The model is put in eval mode and channels-last memory format (as in training: faster convolutions).
@@ -310,8 +344,9 @@ def score_map(heat: np.ndarray, box, tolerance: float) -> dict:
     }
 
 
-def lesion_boxes(paths: list[str], sizes: list[tuple[int, int]], lesions: pd.DataFrame | None,
-                 source: str = "lesions.csv") -> tuple[list, list]:
+def lesion_boxes(
+    paths: list[str], sizes: list[tuple[int, int]], lesions: pd.DataFrame | None, source: str = "lesions.csv"
+) -> tuple[list, list]:
     """Each image's ground-truth box (x0, y0, x1, y1) and kind from ``lesions`` (None where it shows none); the
     image sizes there must match the files'."""
     boxes, kinds = [], []
@@ -322,15 +357,24 @@ def lesion_boxes(paths: list[str], sizes: list[tuple[int, int]], lesions: pd.Dat
             continue
         lesion = lesions.loc[path]
         if (int(lesion["width"]), int(lesion["height"])) != (width, height):
-            raise InputError(f"{source}: {path} is {lesion['width']} x {lesion['height']} there but "
-                             f"{width} x {height} on disk")
+            raise InputError(
+                f"{source}: {path} is {lesion['width']} x {lesion['height']} there but {width} x {height} on disk"
+            )
         boxes.append(tuple(int(lesion[c]) for c in ("x0", "y0", "x1", "y1")))
         kinds.append(str(lesion["kind"]))
     return boxes, kinds
 
 
-def score_images(frame: pd.DataFrame, maps: np.ndarray, logits: np.ndarray, method: CamMethod,
-                 sizes: list[tuple[int, int]], boxes: list, kinds: list, tolerance: float) -> pd.DataFrame:
+def score_images(
+    frame: pd.DataFrame,
+    maps: np.ndarray,
+    logits: np.ndarray,
+    method: CamMethod,
+    sizes: list[tuple[int, int]],
+    boxes: list,
+    kinds: list,
+    tolerance: float,
+) -> pd.DataFrame:
     """One row per image (``SCORE_COLUMNS``): probability, the map's maximum on the original image, and where the
     image has a box, the localisation scores and both baselines (empty otherwise)."""
     rows = []
@@ -338,24 +382,32 @@ def score_images(frame: pd.DataFrame, maps: np.ndarray, logits: np.ndarray, meth
         heat = upsample(maps[index], height, width)
         rows.append(score_map(heat, box, tolerance) if box else _peak_columns(peak(heat)))
     logits = logits.astype(np.float64)
-    scores = pd.DataFrame({
-        "path": frame["path"].to_numpy(),
-        "body_part": frame["body_part"].to_numpy(),
-        "label": frame["label"].to_numpy(),
-        "prob": expit(logits).round(6),
-        "logit": logits.round(6),
-        "method": method.label,
-        "width": [w for w, _ in sizes],
-        "height": [h for _, h in sizes],
-        "kind": kinds,
-        **{c: pd.array([b[i] if b else None for b in boxes], dtype="Int64")
-           for i, c in enumerate(("x0", "y0", "x1", "y1"))},
-        **{c: pd.array([r.get(c) for r in rows], dtype="Int64")
-           for c in ("peak_x", "peak_y", "pointing_hit", "centre_hit")},
-        **{c: pd.array([r.get(c) for r in rows], dtype="Float64").round(6)
-           for c in ("energy_share", "chance", "chance_pointing", "centre_energy")},
-        "overlay": "",
-    })
+    scores = pd.DataFrame(
+        {
+            "path": frame["path"].to_numpy(),
+            "body_part": frame["body_part"].to_numpy(),
+            "label": frame["label"].to_numpy(),
+            "prob": expit(logits).round(6),
+            "logit": logits.round(6),
+            "method": method.label,
+            "width": [w for w, _ in sizes],
+            "height": [h for _, h in sizes],
+            "kind": kinds,
+            **{
+                c: pd.array([b[i] if b else None for b in boxes], dtype="Int64")
+                for i, c in enumerate(("x0", "y0", "x1", "y1"))
+            },
+            **{
+                c: pd.array([r.get(c) for r in rows], dtype="Int64")
+                for c in ("peak_x", "peak_y", "pointing_hit", "centre_hit")
+            },
+            **{
+                c: pd.array([r.get(c) for r in rows], dtype="Float64").round(6)
+                for c in ("energy_share", "chance", "chance_pointing", "centre_energy")
+            },
+            "overlay": "",
+        }
+    )
     return scores[SCORE_COLUMNS]
 
 
@@ -453,16 +505,29 @@ class Panel:
         """A panel from one row of :func:`score_images`' table."""
         top = None if pd.isna(image["peak_x"]) else (int(image["peak_x"]), int(image["peak_y"]))
         hit = None if pd.isna(image["pointing_hit"]) else bool(image["pointing_hit"])
-        return cls(image["body_part"], radiograph, overlay, float(image["prob"]),
-                   int(image["label"]), box, None if pd.isna(image["kind"]) else image["kind"], hit, top)
+        return cls(
+            image["body_part"],
+            radiograph,
+            overlay,
+            float(image["prob"]),
+            int(image["label"]),
+            box,
+            None if pd.isna(image["kind"]) else image["kind"],
+            hit,
+            top,
+        )
 
 
 def method_note(model: str, method: CamMethod) -> str:
     if method.name == "CAM":
-        return (f"{model}: CAM (Zhou et al. 2016), $M = \\sum_k w_k f_k$ over the maps of {method.layer}, "
-                "$w$ the head's weights")
-    return (f"{model}: Grad-CAM on {method.layer}, the last convolutional map (the head is not global average "
-            "pooling -> one linear layer, so the CAM equation does not apply)")
+        return (
+            f"{model}: CAM (Zhou et al. 2016), $M = \\sum_k w_k f_k$ over the maps of {method.layer}, "
+            "$w$ the head's weights"
+        )
+    return (
+        f"{model}: Grad-CAM on {method.layer}, the last convolutional map (the head is not global average "
+        "pooling -> one linear layer, so the CAM equation does not apply)"
+    )
 
 
 def thumbnail(picture: np.ndarray, longest: int = 256) -> np.ndarray:
@@ -484,8 +549,15 @@ def grid_figure(model: str, method: CamMethod, panels: list[Panel], scored: bool
     if not panels:
         figure, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")
-        ax.text(0.5, 0.5, f"{method_note(model, method)}\nno images selected for overlays", ha="center",
-                va="center", fontsize=8, wrap=True)
+        ax.text(
+            0.5,
+            0.5,
+            f"{method_note(model, method)}\nno images selected for overlays",
+            ha="center",
+            va="center",
+            fontsize=8,
+            wrap=True,
+        )
         return figure
     parts = sorted({p.body_part for p in panels})
     columns = 2 * max(sum(p.body_part == part for p in panels) for part in parts)
@@ -510,10 +582,21 @@ def grid_figure(model: str, method: CamMethod, panels: list[Panel], scored: bool
             if panel.box is not None:
                 x0, y0, x1, y1 = panel.box
                 for ax in (left, right):
-                    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
-                                           edgecolor=np.array(BOX_COLOUR) / 255, linewidth=1.0))
-    legend = ("green box: ground-truth lesion (lesions.csv); +: the map's maximum" if scored
-              else "no ground-truth boxes (real MURA: localisation not scored)")
+                    ax.add_patch(
+                        Rectangle(
+                            (x0 - 0.5, y0 - 0.5),
+                            x1 - x0,
+                            y1 - y0,
+                            fill=False,
+                            edgecolor=np.array(BOX_COLOUR) / 255,
+                            linewidth=1.0,
+                        )
+                    )
+    legend = (
+        "green box: ground-truth lesion (lesions.csv); +: the map's maximum"
+        if scored
+        else "no ground-truth boxes (real MURA: localisation not scored)"
+    )
     figure.suptitle(f"{method_note(model, method)}\n{legend}", fontsize=7, y=1 - 0.08 / height)
     # Fixed spacing: tight_layout costs about a second per figure and the panels are all alike.
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.75 / height, wspace=0.06, hspace=0.3)
@@ -535,19 +618,21 @@ def localisation_table(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
         method = str(frame["method"].iloc[0])
         for kind in [ALL_KINDS, *sorted(frame["kind"].unique())]:
             part = frame if kind == ALL_KINDS else frame[frame["kind"] == kind]
-            rows.append({
-                "model": model,
-                "method": method,
-                "kind": kind,
-                "images": len(part),
-                "pointing": part["pointing_hit"].mean(),
-                "energy": part["energy_share"].mean(),
-                "chance": part["chance"].mean(),
-                "chance_pointing": part["chance_pointing"].mean(),
-                "centre_pointing": part["centre_hit"].mean(),
-                "centre_energy": part["centre_energy"].mean(),
-                "flat": part["peak_x"].isna().mean(),
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "kind": kind,
+                    "images": len(part),
+                    "pointing": part["pointing_hit"].mean(),
+                    "energy": part["energy_share"].mean(),
+                    "chance": part["chance"].mean(),
+                    "chance_pointing": part["chance_pointing"].mean(),
+                    "centre_pointing": part["centre_hit"].mean(),
+                    "centre_energy": part["centre_energy"].mean(),
+                    "flat": part["peak_x"].isna().mean(),
+                }
+            )
     table = pd.DataFrame(rows, columns=LOCALISATION_COLUMNS)
     numbers = LOCALISATION_COLUMNS[4:]
     table[numbers] = table[numbers].astype(float).round(6)
@@ -581,8 +666,10 @@ def localisation_markdown(table: pd.DataFrame, note: str | None, tolerance: floa
     methods = table.drop_duplicates("model").set_index("model")["method"]
     images = table[table["model"] == table["model"].iloc[0]].set_index("kind")["images"]
     flat = table[table["kind"] == ALL_KINDS].set_index("model")["flat"]
-    for value, chance, centre, title in (("pointing", "chance_pointing", "centre_pointing", "Pointing game"),
-                                         ("energy", "chance", "centre_energy", "Energy share inside the box")):
+    for value, chance, centre, title in (
+        ("pointing", "chance_pointing", "centre_pointing", "Pointing game"),
+        ("energy", "chance", "centre_energy", "Energy share inside the box"),
+    ):
         grid = _pivot(table, value, chance, centre)
         header = ["model", "method", *[f"{k} (n={images[k]})" for k in grid.columns], "flat maps"]
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -608,13 +695,19 @@ def localisation_figure(table: pd.DataFrame, note: str | None = None):
     overall = table[table["kind"] == ALL_KINDS].reset_index(drop=True)
     models = list(overall["model"])
     height = 0.22 * len(models) + 1.3
-    figure, axes = plt.subplots(2, 2, figsize=(11, height + 0.3 * len(models) + 2.4),
-                                gridspec_kw={"height_ratios": [height, 0.3 * len(models) + 1.6]})
+    figure, axes = plt.subplots(
+        2,
+        2,
+        figsize=(11, height + 0.3 * len(models) + 2.4),
+        gridspec_kw={"height_ratios": [height, 0.3 * len(models) + 1.6]},
+    )
     kinds_of_map = overall["method"].str.split(" ").str[0]  # CAM or Grad-CAM
     methods = sorted(kinds_of_map.unique())
     colours = dict(zip(["CAM", "Grad-CAM"], sns.color_palette(n_colors=2), strict=True))
-    specs = (("pointing", "chance_pointing", "centre_pointing", "pointing game (peak in box)"),
-             ("energy", "chance", "centre_energy", "energy share inside the box"))
+    specs = (
+        ("pointing", "chance_pointing", "centre_pointing", "pointing game (peak in box)"),
+        ("energy", "chance", "centre_energy", "energy share inside the box"),
+    )
     y = np.arange(len(models))
     for column, (value, chance, centre, title) in enumerate(specs):
         grid = _pivot(table, value, chance, centre)
@@ -625,8 +718,14 @@ def localisation_figure(table: pd.DataFrame, note: str | None = None):
         ax.axvline(overall[centre].iloc[0], color="grey", linestyle=":", linewidth=1.5, label="centre baseline")
         for row in overall.itertuples():
             if row.flat > 0:
-                ax.text(getattr(row, value) + top * 0.01, row.Index, f"{row.flat:.0%} flat maps", ha="left",
-                        va="center", fontsize=6)
+                ax.text(
+                    getattr(row, value) + top * 0.01,
+                    row.Index,
+                    f"{row.flat:.0%} flat maps",
+                    ha="left",
+                    va="center",
+                    fontsize=6,
+                )
         ax.set_yticks(y, models if column == 0 else [""] * len(models), fontsize=7)
         ax.invert_yaxis()
         ax.set(xlim=(0, top), xlabel=title, title=f"{title}, n = {int(overall['images'].iloc[0])} images")
@@ -634,8 +733,17 @@ def localisation_figure(table: pd.DataFrame, note: str | None = None):
             handles = [plt.Rectangle((0, 0), 1, 1, color=colours.get(m, "grey")) for m in methods]
             lines, labels = ax.get_legend_handles_labels()
             ax.legend([*handles, *lines], [*methods, *labels], fontsize=6, loc="lower right")
-        sns.heatmap(grid.astype(float), annot=True, fmt=".2f", vmin=0, vmax=top, cmap="viridis", ax=axes[1, column],
-                    annot_kws={"fontsize": 6}, cbar_kws={"label": title})
+        sns.heatmap(
+            grid.astype(float),
+            annot=True,
+            fmt=".2f",
+            vmin=0,
+            vmax=top,
+            cmap="viridis",
+            ax=axes[1, column],
+            annot_kws={"fontsize": 6},
+            cbar_kws={"label": title},
+        )
         axes[1, column].set(xlabel="abnormality kind", ylabel="", title=f"{title} per abnormality kind")
         axes[1, column].tick_params(axis="y", labelsize=7)
     figure.tight_layout()

@@ -32,31 +32,56 @@ def main(argv: list[str] | None = None) -> None:
         "slurm-profile",
         help="write the SLURM profile that `snakemake --profile slurm` reads",
         description="Write this user's (or, with --dir, this site's) Snakemake profile `slurm`: the executor, the "
-                    "account and the partitions. What murad's jobs need (GPUs, memory, runtimes) comes with the "
-                    "workflow.",
+        "account and the partitions. What murad's jobs need (GPUs, memory, runtimes) comes with the "
+        "workflow.",
     )
     profile.add_argument("--account", required=True, help="SLURM account (sbatch --account)")
     profile.add_argument("--partition", required=True, help="partition for CPU jobs")
-    profile.add_argument("--gpu-partition", help=f"partition for the GPU jobs ({', '.join(slurm_profile.GPU_RULES)}; "
-                                                 "default: --partition)")
-    profile.add_argument("--gpu-model", help="GPU type for those jobs, e.g. a100 (sbatch --gpus=a100:1; needs typed "
-                                             "GRES)")
-    profile.add_argument("--jobs", type=int, default=slurm_profile.DEFAULT_JOBS,
-                         help="most jobs queued or running at once (default: %(default)s)")
-    profile.add_argument("--dir", help="folder for config.yaml (default: $XDG_CONFIG_HOME/snakemake/slurm, else "
-                                       "~/.config/snakemake/slurm; /etc/xdg/snakemake/slurm for the whole site)")
+    profile.add_argument(
+        "--gpu-partition",
+        help=f"partition for the GPU jobs ({', '.join(slurm_profile.GPU_RULES)}; default: --partition)",
+    )
+    profile.add_argument(
+        "--gpu-model", help="GPU type for those jobs, e.g. a100 (sbatch --gpus=a100:1; needs typed GRES)"
+    )
+    profile.add_argument(
+        "--jobs",
+        type=int,
+        default=slurm_profile.DEFAULT_JOBS,
+        help="most jobs queued or running at once (default: %(default)s)",
+    )
+    profile.add_argument(
+        "--dir",
+        help="folder for config.yaml (default: $XDG_CONFIG_HOME/snakemake/slurm, else "
+        "~/.config/snakemake/slurm; /etc/xdg/snakemake/slurm for the whole site)",
+    )
     profile.add_argument("--force", action="store_true", help="replace an existing config.yaml")
 
     args = parser.parse_args(argv)
     if args.command == "metrics":
-        run_logged(jobs.metrics, None, studies_csv=args.studies_csv, out_csv=args.out, threshold=args.threshold,
-                   repetitions=args.bootstrap, seed=args.seed)
+        run_logged(
+            jobs.metrics,
+            None,
+            studies_csv=args.studies_csv,
+            out_csv=args.out,
+            threshold=args.threshold,
+            repetitions=args.bootstrap,
+            seed=args.seed,
+        )
     elif args.command == "stage-weights":
         run_logged(jobs.stage_weights, None, models=args.models, hub_dir=args.hub_dir)
     elif args.command == "slurm-profile":
-        run_logged(slurm_profile.write_profile, None, account=args.account, partition=args.partition,
-                   gpu_partition=args.gpu_partition, gpu_model=args.gpu_model, jobs=args.jobs, folder=args.dir,
-                   force=args.force)
+        run_logged(
+            slurm_profile.write_profile,
+            None,
+            account=args.account,
+            partition=args.partition,
+            gpu_partition=args.gpu_partition,
+            gpu_model=args.gpu_model,
+            jobs=args.jobs,
+            folder=args.dir,
+            force=args.force,
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import hashlib
 import re
 import symtable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "murad"
@@ -75,14 +75,19 @@ class Package:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.data_files = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix != ".py"
-                                 and "__pycache__" not in path.parts)
+        self.data_files = sorted(
+            path
+            for path in folder.rglob("*")
+            if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts
+        )
 
     def module(self, name: str) -> Module | None:
         """The module ``name`` (``murad.x``), or None where the folder has no such file."""
         relative = name.split(".")[1:]
-        for path in (self.folder.joinpath(*relative).with_suffix(".py") if relative else None,
-                     self.folder.joinpath(*relative, "__init__.py")):
+        for path in (
+            self.folder.joinpath(*relative).with_suffix(".py") if relative else None,
+            self.folder.joinpath(*relative, "__init__.py"),
+        ):
             if path is not None and path.is_file():
                 stat = path.stat()
                 return _parse_module(path, name, stat.st_mtime_ns, stat.st_size)
@@ -143,8 +148,9 @@ class Package:
                 texts.add(node.value)
                 patterns.append(re.escape(node.value))
             elif isinstance(node, ast.JoinedStr):
-                patterns.append("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+"
-                                        for part in node.values))
+                patterns.append(
+                    "".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+" for part in node.values)
+                )
         found = {}
         for path in self.data_files:
             package = ".".join([PACKAGE, *path.parent.relative_to(self.folder).parts])
@@ -184,8 +190,9 @@ class Package:
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 attributes.setdefault(node.value.id, set()).add(node.attr)
                 attribute_bases.add(id(node.value))
-        bare = {node.id for node in ast.walk(statement)
-                if isinstance(node, ast.Name) and id(node) not in attribute_bases}
+        bare = {
+            node.id for node in ast.walk(statement) if isinstance(node, ast.Name) and id(node) not in attribute_bases
+        }
 
         uses: list[Target] = []
         passed: list[Target] = []
@@ -223,8 +230,17 @@ class Package:
         else:
             arguments = statement.args
             outside += arguments.defaults + [d for d in arguments.kw_defaults if d is not None]
-            outside += [a.annotation for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
-                                               arguments.vararg, arguments.kwarg) if a is not None and a.annotation]
+            outside += [
+                a.annotation
+                for a in (
+                    *arguments.posonlyargs,
+                    *arguments.args,
+                    *arguments.kwonlyargs,
+                    arguments.vararg,
+                    arguments.kwarg,
+                )
+                if a is not None and a.annotation
+            ]
             if statement.returns is not None:
                 outside.append(statement.returns)
         names = {node.id for tree in outside for node in ast.walk(tree) if isinstance(node, ast.Name)}
@@ -268,7 +284,7 @@ def _import_base(node: ast.ImportFrom, package: str) -> str:
     return ".".join(parts + ([node.module] if node.module else []))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parse_module(path: Path, name: str, mtime_ns: int, size: int) -> Module:
     """The module ``name`` from ``path``, parsed once per version of the file (its mtime and size are the key)."""
     source = path.read_text()
@@ -299,8 +315,11 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 node.body = node.body[1:] or [ast.Pass()]
     return tree
 

@@ -28,8 +28,9 @@ def load_radiograph(path: str | Path, size: int | None = None) -> np.ndarray:
     at its original size when ``size`` is None."""
     with Image.open(path) as picture:
         grey = picture.convert("L")
-        return np.asarray(grey if size is None else grey.resize((size, size), Image.Resampling.BILINEAR),
-                          dtype=np.uint8)
+        return np.asarray(
+            grey if size is None else grey.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8
+        )
 
 
 def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str | Path, workers: int = 1) -> None:
@@ -39,13 +40,14 @@ def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str 
     partial = out_path.with_name(f".{out_path.name}.partial")
     array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(table), size, size))
     try:
+
         def fill(index: int) -> None:
             array[index] = load_radiograph(root / table["path"].iloc[index], size)
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(fill, range(len(table))))
         array.flush()
-        del array
+        array = None  # the memory map released before the rename
         os.replace(partial, out_path)
     finally:
         partial.unlink(missing_ok=True)
@@ -86,8 +88,14 @@ class BatchAugmenter:
         """Pixel-centre coordinates in [-1, 1] with a ones column, (1, S*S, 3); what affine_grid builds each call."""
         if size not in self._base_grids:
             line = (torch.arange(size, dtype=torch.float32, device=self.device) * 2 + 1) / size - 1
-            grid = torch.stack([line.view(1, size).expand(size, size), line.view(size, 1).expand(size, size),
-                                torch.ones(size, size, device=self.device)], -1)
+            grid = torch.stack(
+                [
+                    line.view(1, size).expand(size, size),
+                    line.view(size, 1).expand(size, size),
+                    torch.ones(size, size, device=self.device),
+                ],
+                -1,
+            )
             self._base_grids[size] = grid.view(1, size * size, 3)
         return self._base_grids[size]
 
@@ -100,8 +108,9 @@ class BatchAugmenter:
         if self.hflip:
             flip = torch.where(torch.rand(n, generator=self.generator) < 0.5, -1.0, 1.0)
         cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros(n)], 1),
-                             torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1).to(self.device)
+        theta = torch.stack(
+            [torch.stack([cos * flip, -sin, torch.zeros(n)], 1), torch.stack([sin * flip, cos, torch.zeros(n)], 1)], 1
+        ).to(self.device)
         grid = torch.bmm(self._base_grid(size).expand(n, -1, -1), theta.transpose(1, 2)).view(n, size, size, 2)
         images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return self._normalised(images)

@@ -36,8 +36,9 @@ def _ranked(scores: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns=["_kappa", "_auc"])
 
 
-def best_per_body_part(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame],
-                       threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def best_per_body_part(
+    scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], threshold: float = 0.5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Valid studies answered, per body part, by the model best on that body part's tuning studies.
 
     A body part with no tuning studies (a small tuning split) is answered by the model best on the whole tuning
@@ -49,21 +50,37 @@ def best_per_body_part(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFra
     members, answers = [], []
     for body_part in parts:
         best, chosen_on = (per_part[body_part], body_part) if body_part in per_part else (overall_best, "overall")
-        members.append({"ensemble": BEST_PER_BODY_PART, "scope": body_part, "model": best["model"],
-                        "tune_kappa": best["kappa"], "tune_auc": best["auc"], "chosen_on": chosen_on})
+        members.append(
+            {
+                "ensemble": BEST_PER_BODY_PART,
+                "scope": body_part,
+                "model": best["model"],
+                "tune_kappa": best["kappa"],
+                "tune_auc": best["auc"],
+                "chosen_on": chosen_on,
+            }
+        )
         valid = valid_studies[best["model"]]
         answers.append(valid[valid["body_part"] == body_part])
     return with_prediction(pd.concat(answers), threshold), pd.DataFrame(members)
 
 
-def top_k_mean(scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: int,
-               threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def top_k_mean(
+    scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], k: int, threshold: float = 0.5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Valid studies with the mean probability of the ``k`` models best on the whole tuning split."""
     ranked = _ranked(scores[scores["scope"] == "overall"]).head(k)
     name = top_k_name(k)
-    members = pd.DataFrame({"ensemble": name, "scope": "overall", "model": ranked["model"].to_list(),
-                            "tune_kappa": ranked["kappa"].to_list(), "tune_auc": ranked["auc"].to_list(),
-                            "chosen_on": "overall"})
+    members = pd.DataFrame(
+        {
+            "ensemble": name,
+            "scope": "overall",
+            "model": ranked["model"].to_list(),
+            "tune_kappa": ranked["kappa"].to_list(),
+            "tune_auc": ranked["auc"].to_list(),
+            "chosen_on": "overall",
+        }
+    )
     chosen = [valid_studies[m].set_index("study").sort_index() for m in members["model"]]
     for model, table in zip(members["model"], chosen, strict=True):
         if not table.index.equals(chosen[0].index):

@@ -42,8 +42,17 @@ def kappa_heatmap(table3: pd.DataFrame, table4: pd.DataFrame):
     kappa = table4.set_index("body_part")[names].astype(float)
     kappa.loc["overall"] = table3.set_index("model")["kappa"][names]
     figure, ax = plt.subplots(figsize=(1.0 + 0.55 * len(names), 0.45 * len(kappa) + 2.2))
-    sns.heatmap(kappa, annot=True, fmt=".2f", cmap="viridis", vmin=min(0.0, np.nanmin(kappa.to_numpy(float), initial=0)),
-                vmax=1.0, cbar_kws={"label": "Cohen's kappa"}, annot_kws={"fontsize": 7}, ax=ax)
+    sns.heatmap(
+        kappa,
+        annot=True,
+        fmt=".2f",
+        cmap="viridis",
+        vmin=min(0.0, np.nanmin(kappa.to_numpy(float), initial=0)),
+        vmax=1.0,
+        cbar_kws={"label": "Cohen's kappa"},
+        annot_kws={"fontsize": 7},
+        ax=ax,
+    )
     ax.set(xlabel="", ylabel="", title="Study-level kappa on MURA valid per body part")
     ax.tick_params(axis="x", labelrotation=90)
     return figure
@@ -60,8 +69,13 @@ def metric_bars(table3: pd.DataFrame):
         low = values - overall[f"{metric}_low"].to_numpy(float)
         high = overall[f"{metric}_high"].to_numpy(float) - values
         y = np.arange(len(names))
-        ax.barh(y, values, xerr=np.vstack([low, high]), color=[colours[n.startswith("ensemble_")] for n in names],
-                error_kw={"elinewidth": 0.8, "capsize": 2})
+        ax.barh(
+            y,
+            values,
+            xerr=np.vstack([low, high]),
+            color=[colours[n.startswith("ensemble_")] for n in names],
+            error_kw={"elinewidth": 0.8, "capsize": 2},
+        )
         ax.set_yticks(y, names)
         ax.invert_yaxis()
         ax.set(xlim=(min(0.0, np.nanmin(values - low, initial=0)), 1.0), title=metric)
@@ -80,11 +94,22 @@ def roc_curves(studies: dict[str, pd.DataFrame]):
             continue
         fpr, tpr, _ = roc_curve(table["label"], table["prob"])
         auc = roc_auc_score(table["label"], table["prob"])
-        ax.plot(fpr, tpr, color=colour, linewidth=2.0 if name.startswith("ensemble_") else 1.0,
-                linestyle="--" if name.startswith("ensemble_") else "-", label=f"{name} ({auc:.3f})")
+        ax.plot(
+            fpr,
+            tpr,
+            color=colour,
+            linewidth=2.0 if name.startswith("ensemble_") else 1.0,
+            linestyle="--" if name.startswith("ensemble_") else "-",
+            label=f"{name} ({auc:.3f})",
+        )
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01),
-           title="Study-level ROC on MURA valid (AUC)")
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title="Study-level ROC on MURA valid (AUC)",
+    )
     ax.legend(fontsize=6, loc="lower right")
     return figure
 
@@ -117,10 +142,19 @@ def learning_curves(histories: dict[str, pd.DataFrame]):
 def kappa_tradeoff(table3: pd.DataFrame):
     rows = table3[~table3["model"].str.startswith("ensemble_")].sort_values("model")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
-    for ax, column, label in ((axes[0], "params_millions", "parameters (millions)"),
-                              (axes[1], "training_minutes", "training time (minutes)")):
-        ax.errorbar(rows[column], rows["kappa"], yerr=[rows["kappa"] - rows["kappa_low"], rows["kappa_high"] - rows["kappa"]],
-                    fmt="o", markersize=4, elinewidth=0.6, capsize=2)
+    for ax, column, label in (
+        (axes[0], "params_millions", "parameters (millions)"),
+        (axes[1], "training_minutes", "training time (minutes)"),
+    ):
+        ax.errorbar(
+            rows[column],
+            rows["kappa"],
+            yerr=[rows["kappa"] - rows["kappa_low"], rows["kappa_high"] - rows["kappa"]],
+            fmt="o",
+            markersize=4,
+            elinewidth=0.6,
+            capsize=2,
+        )
         ax.set(xlabel=label, xscale="log")
     axes[0].set_ylabel("Cohen's kappa on MURA valid (95% CI)")
     figure.suptitle("Is a bigger or longer-trained model better? Kappa against size and training time")
@@ -139,7 +173,7 @@ def _label_points(ax, names, xs, ys, fontsize: float = 6) -> None:
     renderer = ax.figure.canvas.get_renderer()
     right_edge = ax.get_window_extent(renderer).x1
     placed = []
-    for x, y, name in sorted(zip(xs, ys, names)):
+    for x, y, name in sorted(zip(xs, ys, names, strict=True)):
         label = ax.annotate(name, (x, y), fontsize=fontsize, xytext=(3, 3), textcoords="offset points")
         if label.get_window_extent(renderer).x1 > right_edge:
             label.set(x=-3, horizontalalignment="right")
@@ -153,15 +187,31 @@ def _label_points(ax, names, xs, ys, fontsize: float = 6) -> None:
 def confusion_matrices(studies: dict[str, pd.DataFrame]):
     def draw(ax, table):
         matrix = confusion_matrix(table["label"], table["pred"], labels=[0, 1])
-        sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax, annot_kws={"fontsize": 8},
-                    xticklabels=["normal", "abnormal"], yticklabels=["normal", "abnormal"])
+        sns.heatmap(
+            matrix,
+            annot=True,
+            fmt="d",
+            cbar=False,
+            cmap="Blues",
+            ax=ax,
+            annot_kws={"fontsize": 8},
+            xticklabels=["normal", "abnormal"],
+            yticklabels=["normal", "abnormal"],
+        )
 
     return _small_multiples(studies, draw, (2.1, 2.0), "predicted", "true")[0]
 
 
-def write_figures(studies_csvs: dict[str, str], history_csvs: dict[str, str], table3_csv: str, table4_csv: str,
-                  out_dir: str | Path, style: str = "whitegrid", palette: str = "colorblind",
-                  dpi: int = 150) -> list[Path]:
+def write_figures(
+    studies_csvs: dict[str, str],
+    history_csvs: dict[str, str],
+    table3_csv: str,
+    table4_csv: str,
+    out_dir: str | Path,
+    style: str = "whitegrid",
+    palette: str = "colorblind",
+    dpi: int = 150,
+) -> list[Path]:
     """Every figure as ``out_dir/<name>.png`` and ``.svg``, all-or-nothing; the metrics come from Tables 3 and 4."""
     apply_style(style, palette)
     studies = {m: pd.read_csv(p) for m, p in studies_csvs.items()}
@@ -180,5 +230,5 @@ def write_figures(studies_csvs: dict[str, str], history_csvs: dict[str, str], ta
     per_figure = len(FIGURE_FORMATS)
     with staged_outputs(*paths) as staged:
         for index, name in enumerate(FIGURES):
-            save_figure(drawers[name](), *staged[per_figure * index:per_figure * (index + 1)], dpi=dpi)
+            save_figure(drawers[name](), *staged[per_figure * index : per_figure * (index + 1)], dpi=dpi)
     return paths

@@ -18,12 +18,23 @@ def synthesize(root: str, settings: dict, workers: int = 1) -> None:
     counts = generate(root, SyntheticSettings(**settings), workers=workers)
     log.info(
         "synthetic MURA-v1.1 under %s: %d studies, %d images, %d lesion boxes in %.1f s",
-        root, counts["studies"], counts["images"], counts["lesion_boxes"], time.perf_counter() - started,
+        root,
+        counts["studies"],
+        counts["images"],
+        counts["lesion_boxes"],
+        time.perf_counter() - started,
     )
 
 
-def verify(root: str, source: str, check_files: bool, table2_csv: str, verification_json: str, images_csv: str,
-           workers: int = 1) -> None:
+def verify(
+    root: str,
+    source: str,
+    check_files: bool,
+    table2_csv: str,
+    verification_json: str,
+    images_csv: str,
+    workers: int = 1,
+) -> None:
     """Verify the tree and write Table 2, the verification summary and the verified image table."""
     images, summary = verify_dataset(root, check_files=check_files, workers=workers)
     summary["source"] = source
@@ -50,8 +61,13 @@ def split(images_csv: str, fraction: float, seed: int, tune_on: str, outputs: di
         for name, path in zip(("train", "tune", "valid"), paths, strict=True):
             write_csv(tables[name], path)
     for name, table in tables.items():
-        log.info("%s: %d images, %d studies, %d patients", name, len(table), table["study"].nunique(),
-                 table["patient"].nunique())
+        log.info(
+            "%s: %d images, %d studies, %d patients",
+            name,
+            len(table),
+            table["study"].nunique(),
+            table["patient"].nunique(),
+        )
 
 
 def cache_images(table_csvs: dict[str, str], root: str, size: int, out_paths: dict[str, str], workers: int = 1) -> None:
@@ -65,12 +81,25 @@ def cache_images(table_csvs: dict[str, str], root: str, size: int, out_paths: di
         table = pd.read_csv(table_csvs[split])
         build_cache(table, root, size, out_paths[split], workers=workers)
         seconds = time.perf_counter() - started
-        log.info("cached %d %s images at %d px in %.1f s (%.0f images/s)", len(table), split, size, seconds,
-                 len(table) / max(seconds, 1e-9))
+        log.info(
+            "cached %d %s images at %d px in %.1f s (%.0f images/s)",
+            len(table),
+            split,
+            size,
+            seconds,
+            len(table) / max(seconds, 1e-9),
+        )
 
 
-def train(model: str, settings: dict, tables: dict[str, str], caches: dict[str, str], out_dir: str,
-          hub_dir: str, threads: int = 1) -> None:
+def train(
+    model: str,
+    settings: dict,
+    tables: dict[str, str],
+    caches: dict[str, str],
+    out_dir: str,
+    hub_dir: str,
+    threads: int = 1,
+) -> None:
     """Train one model from the split tables and their image caches (resumes from its checkpoint if there is one)."""
     import pandas as pd
 
@@ -79,8 +108,17 @@ def train(model: str, settings: dict, tables: dict[str, str], caches: dict[str, 
 
     frames = {name: pd.read_csv(path) for name, path in tables.items()}
     arrays = {name: open_cache(caches[name], len(frames[name])) for name in ("train", "tune")}
-    train_model(model, TrainSettings.from_dict(settings), frames["train"], arrays["train"], frames["tune"],
-                arrays["tune"], out_dir, hub_dir=hub_dir, threads=threads)
+    train_model(
+        model,
+        TrainSettings.from_dict(settings),
+        frames["train"],
+        arrays["train"],
+        frames["tune"],
+        arrays["tune"],
+        out_dir,
+        hub_dir=hub_dir,
+        threads=threads,
+    )
 
 
 def stage_weights(models: list[str], hub_dir: str) -> None:
@@ -90,8 +128,9 @@ def stage_weights(models: list[str], hub_dir: str) -> None:
         log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))
 
 
-def predict(model_path: str, table_csv: str, cache_path: str, out_csv: str, batch_size: int = 64,
-            threads: int = 1) -> None:
+def predict(
+    model_path: str, table_csv: str, cache_path: str, out_csv: str, batch_size: int = 64, threads: int = 1
+) -> None:
     """Image probabilities of a trained model on one split table -> ``out_csv`` (its columns and prob)."""
     import pandas as pd
     import torch
@@ -111,8 +150,15 @@ def predict(model_path: str, table_csv: str, cache_path: str, out_csv: str, batc
     log.info("%s on %s: %d images in %.1f s", record["model"], table_csv, len(table), time.perf_counter() - started)
 
 
-def ensembles(tune_csvs: dict[str, str], valid_csvs: dict[str, str], top_k: int, members_csv: str,
-              members_html: str, studies_csvs: dict[str, str], threshold: float = 0.5) -> None:
+def ensembles(
+    tune_csvs: dict[str, str],
+    valid_csvs: dict[str, str],
+    top_k: int,
+    members_csv: str,
+    members_html: str,
+    studies_csvs: dict[str, str],
+    threshold: float = 0.5,
+) -> None:
     """The ensembles, chosen on the tuning split's studies; their MURA valid studies go to the metrics rule like
     any model's."""
     import pandas as pd
@@ -123,8 +169,10 @@ def ensembles(tune_csvs: dict[str, str], valid_csvs: dict[str, str], top_k: int,
 
     scores = tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold)
     valid = {m: pd.read_csv(p) for m, p in sorted(valid_csvs.items())}
-    built = {BEST_PER_BODY_PART: best_per_body_part(scores, valid, threshold),
-             top_k_name(top_k): top_k_mean(scores, valid, top_k, threshold)}
+    built = {
+        BEST_PER_BODY_PART: best_per_body_part(scores, valid, threshold),
+        top_k_name(top_k): top_k_mean(scores, valid, top_k, threshold),
+    }
     names = sorted(built)
     members = pd.concat([built[n][1] for n in names]).round(6)
     with staged_outputs(members_csv, members_html, *(studies_csvs[n] for n in names)) as staged:
@@ -178,20 +226,41 @@ def metrics(studies_csv: str, out_csv: str, threshold: float = 0.5, repetitions:
     with staged_outputs(out_csv) as (path,):
         write_csv(table.round(6), path)
     overall = table.iloc[0]
-    log.info("%s: %d studies, accuracy %.3f, f1 %.3f, kappa %.3f [%.3f, %.3f], auc %.3f", studies_csv,
-             overall["n_studies"], overall["accuracy"], overall["f1"], overall["kappa"], overall["kappa_low"],
-             overall["kappa_high"], overall["auc"])
+    log.info(
+        "%s: %d studies, accuracy %.3f, f1 %.3f, kappa %.3f [%.3f, %.3f], auc %.3f",
+        studies_csv,
+        overall["n_studies"],
+        overall["accuracy"],
+        overall["f1"],
+        overall["kappa"],
+        overall["kappa_low"],
+        overall["kappa_high"],
+        overall["auc"],
+    )
 
 
 # ----------------------------------------------------------------------------- class activation maps (cam.smk)
 
 
-NO_LESIONS_NOTE = ("localisation not scored: there is no lesions.csv with ground-truth boxes (dataset.source is "
-                   "not synthetic); the heat maps are rendered all the same")
+NO_LESIONS_NOTE = (
+    "localisation not scored: there is no lesions.csv with ground-truth boxes (dataset.source is "
+    "not synthetic); the heat maps are rendered all the same"
+)
 
 
-def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv: str | None, scores_csv: str,
-        figure_png: str, overlays_dir: str, settings: dict, style: dict, threads: int = 1) -> None:
+def cam(
+    model_path: str,
+    table_csv: str,
+    cache_path: str,
+    root: str,
+    lesions_csv: str | None,
+    scores_csv: str,
+    figure_png: str,
+    overlays_dir: str,
+    settings: dict,
+    style: dict,
+    threads: int = 1,
+) -> None:
     """CAMs (Grad-CAM for VGG) of one trained model on the selected MURA valid images: one scores row per image
     (localisation against ``lesions_csv`` when given), overlays of ``per_body_part`` images per body part, and the
     grid figure."""
@@ -231,29 +300,53 @@ def cam(model_path: str, table_csv: str, cache_path: str, root: str, lesions_csv
     apply_style(style["style"], style["palette"])
     lut = cams.colour_lut(settings["colormap"])
     panels = []
-    with staged_outputs(scores_csv, figure_png) as (scores_path, figure_path), \
-            staged_directory(overlays_dir) as folder:
+    with staged_outputs(scores_csv, figure_png) as (scores_path, figure_path), staged_directory(overlays_dir) as folder:
         for row in drawn:
             image = scores.iloc[row]
             radiograph = load_radiograph(Path(root) / image["path"])
-            picture = cams.overlay(radiograph, cams.upsample(maps[row], image["height"], image["width"]), lut,
-                                   settings["alpha"])
+            picture = cams.overlay(
+                radiograph, cams.upsample(maps[row], image["height"], image["width"]), lut, settings["alpha"]
+            )
             cams.save_png(cams.draw_box(picture, boxes[row]) if boxes[row] else picture, folder / image["overlay"])
             panels.append(cams.Panel.of(image, radiograph, picture, boxes[row]))
         write_csv(scores, scores_path)
         save_figure(cams.grid_figure(name, method, panels, lesions is not None), figure_path, dpi=style["dpi"])
 
     boxed = scores[scores["kind"].notna()]
-    summary = (f"pointing {boxed['pointing_hit'].mean():.2f} (chance {boxed['chance_pointing'].mean():.2f}, centre "
-               f"{boxed['centre_hit'].mean():.2f}), energy {boxed['energy_share'].mean():.2f} (chance "
-               f"{boxed['chance'].mean():.2f}, centre {boxed['centre_energy'].mean():.2f}) on {len(boxed)} boxed "
-               "images" if len(boxed) else NO_LESIONS_NOTE if lesions is None else "no selected image has a box")
-    log.info("%s: %s on %d %s MURA valid images in %.1f s (maps %.1f s), %d overlays; %s", name, method.label,
-             len(frame), settings["images"], time.perf_counter() - started, computed - started, len(drawn), summary)
+    summary = (
+        f"pointing {boxed['pointing_hit'].mean():.2f} (chance {boxed['chance_pointing'].mean():.2f}, centre "
+        f"{boxed['centre_hit'].mean():.2f}), energy {boxed['energy_share'].mean():.2f} (chance "
+        f"{boxed['chance'].mean():.2f}, centre {boxed['centre_energy'].mean():.2f}) on {len(boxed)} boxed "
+        "images"
+        if len(boxed)
+        else NO_LESIONS_NOTE
+        if lesions is None
+        else "no selected image has a box"
+    )
+    log.info(
+        "%s: %s on %d %s MURA valid images in %.1f s (maps %.1f s), %d overlays; %s",
+        name,
+        method.label,
+        len(frame),
+        settings["images"],
+        time.perf_counter() - started,
+        computed - started,
+        len(drawn),
+        summary,
+    )
 
 
-def cam_localization(scores_csvs: dict[str, str], scored: bool, tolerance: float, out_csv: str, out_md: str,
-                     out_html: str, figure_png: str, figure_svg: str, style: dict) -> None:
+def cam_localization(
+    scores_csvs: dict[str, str],
+    scored: bool,
+    tolerance: float,
+    out_csv: str,
+    out_md: str,
+    out_html: str,
+    figure_png: str,
+    figure_svg: str,
+    style: dict,
+) -> None:
     """Every model's CAM localisation (pointing game, energy share) per abnormality kind, beside the chance and
     centre baselines: a CSV, a Markdown table and a figure; on data without lesion boxes, a note instead."""
     import pandas as pd
@@ -278,6 +371,15 @@ def cam_localization(scores_csvs: dict[str, str], scored: bool, tolerance: float
     if note:
         log.info("%d models: %s", len(scores), note)
     for row in table[table["kind"] == cams.ALL_KINDS].itertuples():
-        log.info("%s (%s): pointing %.3f (chance %.3f, centre %.3f), energy %.3f (chance %.3f, centre %.3f), %d images",
-                 row.model, row.method, row.pointing, row.chance_pointing, row.centre_pointing, row.energy,
-                 row.chance, row.centre_energy, row.images)
+        log.info(
+            "%s (%s): pointing %.3f (chance %.3f, centre %.3f), energy %.3f (chance %.3f, centre %.3f), %d images",
+            row.model,
+            row.method,
+            row.pointing,
+            row.chance_pointing,
+            row.centre_pointing,
+            row.energy,
+            row.chance,
+            row.centre_energy,
+            row.images,
+        )

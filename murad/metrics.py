@@ -24,8 +24,9 @@ def aggregate_studies(images: pd.DataFrame, how: str = "mean", threshold: float 
     if how not in AGGREGATIONS:
         raise ValueError(f"study aggregation must be one of {AGGREGATIONS}, got {how!r}")
     grouped = images.groupby("study", sort=True)
-    studies = grouped.agg(patient=("patient", "first"), body_part=("body_part", "first"), label=("label", "first"),
-                          prob=("prob", how)).reset_index()
+    studies = grouped.agg(
+        patient=("patient", "first"), body_part=("body_part", "first"), label=("label", "first"), prob=("prob", how)
+    ).reset_index()
     return with_prediction(studies, threshold)
 
 
@@ -54,8 +55,9 @@ def point_metrics(label: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -
     }
 
 
-def _bootstrap(label: np.ndarray, prob: np.ndarray, threshold: float, repetitions: int,
-               rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _bootstrap(
+    label: np.ndarray, prob: np.ndarray, threshold: float, repetitions: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """The six metrics on ``repetitions`` resamples of the studies at once (vectorised; NaN where undefined).
 
     Same definitions as :func:`point_metrics` (a test checks them against scikit-learn on every resample).
@@ -92,7 +94,9 @@ def _with_interval(label, prob, threshold, repetitions, rng) -> dict[str, float]
     return row
 
 
-def study_metrics(studies: pd.DataFrame, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0) -> pd.DataFrame:
+def study_metrics(
+    studies: pd.DataFrame, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """Rows ``overall`` and one per body part (sorted): n_studies, n_abnormal and each metric with its 95% CI."""
     missing = {"study", "body_part", "label", "prob"} - set(studies.columns)
     if missing:

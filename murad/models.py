@@ -137,7 +137,9 @@ def _replace(model: nn.Module, dotted: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
-def build_model(name: str, weights: str = "none", hub_dir: str | Path | None = None, image_size: int = 224) -> nn.Module:
+def build_model(
+    name: str, weights: str = "none", hub_dir: str | Path | None = None, image_size: int = 224
+) -> nn.Module:
     """``name`` with ImageNet (``weights="imagenet"``) or random initial weights and a one-logit head.
 
     Inputs are 3-channel ImageNet-normalised tensors (grayscale radiographs are repeated over the channels).

@@ -11,18 +11,35 @@ from pathlib import Path
 
 import pandas as pd
 
-PACKAGES = ("torch", "torchvision", "snakemake", "snakemake-executor-plugin-slurm", "numpy", "pandas",
-            "scikit-learn", "scipy", "matplotlib", "seaborn", "pillow")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "matplotlib",
+    "seaborn",
+    "pillow",
+)
 
 
 def git_commit() -> str:
     """The commit of the murad checkout in use (``unknown`` outside a git checkout); ``+dirty`` with local edits."""
     root = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit}+dirty" if dirty else commit
@@ -37,8 +54,12 @@ def _version(package: str) -> str:
 
 def environment_table(meta_jsons: dict[str, str]) -> pd.DataFrame:
     """Rows (item, value): this gather's machine and packages, then the device and versions each model trained with."""
-    rows = [("murad git commit", git_commit()), ("python", sys.version.split()[0]),
-            ("platform", platform.platform()), ("processor", platform.processor() or platform.machine())]
+    rows = [
+        ("murad git commit", git_commit()),
+        ("python", sys.version.split()[0]),
+        ("platform", platform.platform()),
+        ("processor", platform.processor() or platform.machine()),
+    ]
     rows += [(package, _version(package)) for package in PACKAGES]
     for model, path in sorted(meta_jsons.items()):
         meta = json.loads(Path(path).read_text())

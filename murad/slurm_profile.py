@@ -37,15 +37,21 @@ def default_profile_dir() -> Path:
     return Path(config_home) / "snakemake" / PROFILE_NAME
 
 
-def check_options(account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None,
-                  jobs: int = DEFAULT_JOBS) -> None:
+def check_options(
+    account: str,
+    partition: str,
+    gpu_partition: str | None = None,
+    gpu_model: str | None = None,
+    jobs: int = DEFAULT_JOBS,
+) -> None:
     """Raise :class:`InputError`, naming the option, on the first value that SLURM or its plugin would refuse."""
     for option, value in (("--account", account), ("--partition", partition), ("--gpu-partition", gpu_partition)):
         if value is not None and not SLURM_NAME.fullmatch(value):
             raise InputError(f"{option}: {value!r} is not a SLURM name (letters, digits, _ . - only)")
     if gpu_model is not None and not GPU_MODEL.fullmatch(gpu_model):
-        raise InputError(f"--gpu-model: {gpu_model!r} is not a GPU type the SLURM plugin accepts "
-                         "(letters, digits, _ . only)")
+        raise InputError(
+            f"--gpu-model: {gpu_model!r} is not a GPU type the SLURM plugin accepts (letters, digits, _ . only)"
+        )
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"--jobs: {jobs!r} is not a positive number of jobs")
 
@@ -60,20 +66,36 @@ def _entry(key_and_value: str, comment: str) -> str:
     return f"{key_and_value:<{COMMENT_COLUMN - 1}} # {comment}"
 
 
-def command_line(account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None,
-                 jobs: int = DEFAULT_JOBS, folder: str | None = None) -> str:
+def command_line(
+    account: str,
+    partition: str,
+    gpu_partition: str | None = None,
+    gpu_model: str | None = None,
+    jobs: int = DEFAULT_JOBS,
+    folder: str | None = None,
+) -> str:
     """The ``murad slurm-profile`` command that writes this profile (``--dir`` only when ``folder`` is given)."""
     words = ["murad", "slurm-profile", "--account", account, "--partition", partition]
     jobs_option = None if jobs == DEFAULT_JOBS else str(jobs)
-    for option, value in (("--gpu-partition", gpu_partition), ("--gpu-model", gpu_model), ("--jobs", jobs_option),
-                          ("--dir", folder)):
+    for option, value in (
+        ("--gpu-partition", gpu_partition),
+        ("--gpu-model", gpu_model),
+        ("--jobs", jobs_option),
+        ("--dir", folder),
+    ):
         if value is not None:
             words += [option, value]
     return shlex.join(words)
 
 
-def render_profile(account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None,
-                   jobs: int = DEFAULT_JOBS, folder: str | None = None) -> str:
+def render_profile(
+    account: str,
+    partition: str,
+    gpu_partition: str | None = None,
+    gpu_model: str | None = None,
+    jobs: int = DEFAULT_JOBS,
+    folder: str | None = None,
+) -> str:
     """The profile's ``config.yaml``: commented YAML for a site admin. ``folder`` only goes into the header's command
     line (its ``--dir``)."""
     check_options(account, partition, gpu_partition, gpu_model, jobs)
@@ -122,16 +144,30 @@ def render_profile(account: str, partition: str, gpu_partition: str | None = Non
         for rule in GPU_RULES:
             lines.append(f"  {rule}:")
             if gpu_partition is not None:
-                lines.append(_entry(f"    slurm_partition: {_python_string(gpu_partition)}",
-                                    "sbatch --partition: the GPU partition"))
+                lines.append(
+                    _entry(
+                        f"    slurm_partition: {_python_string(gpu_partition)}", "sbatch --partition: the GPU partition"
+                    )
+                )
             if gpu_model is not None:
-                lines.append(_entry(f"    gpu_model: {_python_string(gpu_model)}",
-                                    f"sbatch --gpus={gpu_model}:1 (needs GPU types in SLURM's GRES)"))
+                lines.append(
+                    _entry(
+                        f"    gpu_model: {_python_string(gpu_model)}",
+                        f"sbatch --gpus={gpu_model}:1 (needs GPU types in SLURM's GRES)",
+                    )
+                )
     return "\n".join(lines) + "\n"
 
 
-def write_profile(account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None,
-                  jobs: int = DEFAULT_JOBS, folder: str | None = None, force: bool = False) -> Path:
+def write_profile(
+    account: str,
+    partition: str,
+    gpu_partition: str | None = None,
+    gpu_model: str | None = None,
+    jobs: int = DEFAULT_JOBS,
+    folder: str | None = None,
+    force: bool = False,
+) -> Path:
     """``murad slurm-profile``: write the profile to ``folder/config.yaml`` (default: the user's, where ``--profile
     slurm`` finds it) all-or-nothing, and say where and what it does; an existing one is replaced only with
     ``force``."""
@@ -156,9 +192,12 @@ def profile_argument(folder: str | Path) -> str:
     return folder.name if folder.parent in searched else str(folder)
 
 
-def describe(folder: str | Path, account: str, partition: str, gpu_partition: str | None = None,
-             gpu_model: str | None = None) -> str:
+def describe(
+    folder: str | Path, account: str, partition: str, gpu_partition: str | None = None, gpu_model: str | None = None
+) -> str:
     """One line on what the profile in ``folder`` does, for the user who wrote it."""
     gpus = f"GPU jobs to {gpu_partition or partition}" + (f" on {gpu_model} GPUs" if gpu_model else "")
-    return (f"snakemake --profile {shlex.quote(profile_argument(folder))} now submits to SLURM "
-            f"(account {account}; CPU jobs to {partition}, {gpus})")
+    return (
+        f"snakemake --profile {shlex.quote(profile_argument(folder))} now submits to SLURM "
+        f"(account {account}; CPU jobs to {partition}, {gpus})"
+    )

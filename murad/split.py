@@ -74,9 +74,7 @@ def verify_dataset(root: str | Path, check_files: bool = True, workers: int = 1)
             seen.add(path)
             info = parse_image_path(path)
             if info["study"] not in labels:
-                raise MuraFormatError(
-                    f"{path}: image belongs to no study of {root / labeled_studies_csv(split)}"
-                )
+                raise MuraFormatError(f"{path}: image belongs to no study of {root / labeled_studies_csv(split)}")
             records.append([path, info["patient"], info["study"], info["body_part"], labels[info["study"]]])
         frame = pd.DataFrame.from_records(records, columns=IMAGE_COLUMNS)
         empty = sorted(set(labels) - set(frame["study"]))
@@ -86,7 +84,9 @@ def verify_dataset(root: str | Path, check_files: bool = True, workers: int = 1)
             raise MuraFormatError(f"{root / image_paths_csv(split)}: the {split} split is empty")
         missing_parts = [p for p in BODY_PARTS if p not in set(frame["body_part"])]
         if missing_parts:
-            raise MuraFormatError(f"{root / image_paths_csv(split)}: body part {missing_parts[0]} has no {split} images")
+            raise MuraFormatError(
+                f"{root / image_paths_csv(split)}: body part {missing_parts[0]} has no {split} images"
+            )
         unknown_parts = sorted(set(frame["body_part"]) - set(BODY_PARTS))
         if unknown_parts:
             raise MuraFormatError(f"{root / image_paths_csv(split)}: unknown body part XR_{unknown_parts[0].upper()}")
@@ -125,7 +125,9 @@ def table2(images: pd.DataFrame) -> pd.DataFrame:
         for kind, frame in (("studies", studies), ("images", images)):
             for split in SPLITS:
                 for label, name in LABEL_NAMES.items():
-                    cell = frame[(frame["split"] == split) & (frame["body_part"] == body_part) & (frame["label"] == label)]
+                    cell = frame[
+                        (frame["split"] == split) & (frame["body_part"] == body_part) & (frame["label"] == label)
+                    ]
                     row[f"{split}_{name}_{kind}"] = len(cell)
             row[f"total_{kind}"] = int((frame["body_part"] == body_part).sum())
         rows.append(row)
@@ -169,7 +171,11 @@ def tuning_split(images: pd.DataFrame, fraction: float, seed: int, tune_on: str 
     train = images[images["split"] == "train"][IMAGE_COLUMNS]
     valid = images[images["split"] == "valid"][IMAGE_COLUMNS]
     if tune_on == "valid":
-        return {"train": train.reset_index(drop=True), "tune": valid.reset_index(drop=True), "valid": valid.reset_index(drop=True)}
+        return {
+            "train": train.reset_index(drop=True),
+            "tune": valid.reset_index(drop=True),
+            "valid": valid.reset_index(drop=True),
+        }
 
     studies = train.drop_duplicates("study")
     stratum = studies["body_part"] + ":" + studies["label"].astype(str)

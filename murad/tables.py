@@ -38,7 +38,9 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
                 row[f"{metric}{suffix}"] = overall[f"{metric}{suffix}"]
         info = meta.get(model, {})
         row["params_millions"] = round(info["parameters"] / 1e6, 2) if "parameters" in info else float("nan")
-        row["training_minutes"] = round(info["training_seconds"] / 60, 2) if "training_seconds" in info else float("nan")
+        row["training_minutes"] = (
+            round(info["training_seconds"] / 60, 2) if "training_seconds" in info else float("nan")
+        )
         for metric in TABLE3_METRICS + ["params_millions", "training_time"]:
             row[f"paper_{metric}"] = paper.loc[model, metric] if model in paper.index else float("nan")
         row["paper_note"] = "; ".join(n for (m, _), n in PAPER_NOTES.items() if m == model)
@@ -56,9 +58,7 @@ def table4(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     table["best_model"] = [row.idxmax() if row.notna().any() else "" for _, row in kappa.iterrows()]
     for model in paper.columns:
         table[f"paper_{model}"] = paper[model].reindex(kappa.index)
-    table["paper_best_model"] = [
-        paper.loc[p].idxmax() if p in paper.index else "" for p in kappa.index
-    ]
+    table["paper_best_model"] = [paper.loc[p].idxmax() if p in paper.index else "" for p in kappa.index]
     return table.reset_index(drop=True)
 
 
@@ -71,17 +71,26 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
     shown = pd.DataFrame({"model": table["model"]})
     for metric in TABLE3_METRICS:
         shown[metric] = [
-            f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_low'])}, {_fmt(r[f'{metric}_high'])}] ({_fmt(r[f'paper_{metric}'])})"
+            f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_low'])}, {_fmt(r[f'{metric}_high'])}] "
+            f"({_fmt(r[f'paper_{metric}'])})"
             for _, r in table.iterrows()
         ]
-    shown["params (M)"] = [f"{_fmt(r['params_millions'], 1)} ({_fmt(r['paper_params_millions'], 1)})" for _, r in table.iterrows()]
-    shown["training (min)"] = [f"{_fmt(r['training_minutes'], 1)} ({_fmt(r['paper_training_time'], 0)})" for _, r in table.iterrows()]
+    shown["params (M)"] = [
+        f"{_fmt(r['params_millions'], 1)} ({_fmt(r['paper_params_millions'], 1)})" for _, r in table.iterrows()
+    ]
+    shown["training (min)"] = [
+        f"{_fmt(r['training_minutes'], 1)} ({_fmt(r['paper_training_time'], 0)})" for _, r in table.iterrows()
+    ]
     return shown
 
 
 def table4_display(table: pd.DataFrame) -> pd.DataFrame:
     """Human-readable Table 4: kappa per body part, the best of each row starred, the paper's in parentheses."""
-    models = [c for c in table.columns if c not in ("body_part", "best_model", "paper_best_model") and not c.startswith("paper_")]
+    models = [
+        c
+        for c in table.columns
+        if c not in ("body_part", "best_model", "paper_best_model") and not c.startswith("paper_")
+    ]
     shown = pd.DataFrame({"body part": table["body_part"]})
     for model in models:
         paper = table.get(f"paper_{model}")
@@ -106,26 +115,37 @@ def to_latex(shown: pd.DataFrame, caption: str) -> str:
     def escape(text: str) -> str:
         return str(text).replace("_", r"\_").replace("%", r"\%").replace("–", "--").replace("*", r"$^\ast$")
 
-    lines = [r"\begin{table}[ht]", r"\centering", f"\\caption{{{escape(caption)}}}",
-             r"\begin{tabular}{l" + "r" * (len(shown.columns) - 1) + "}", r"\hline",
-             " & ".join(escape(c) for c in shown.columns) + r" \\", r"\hline"]
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        f"\\caption{{{escape(caption)}}}",
+        r"\begin{tabular}{l" + "r" * (len(shown.columns) - 1) + "}",
+        r"\hline",
+        " & ".join(escape(c) for c in shown.columns) + r" \\",
+        r"\hline",
+    ]
     lines += [" & ".join(escape(v) for v in row) + r" \\" for row in shown.itertuples(index=False)]
     lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-_HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
-               "th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}"
-               "th{background:#eee}td:first-child,th:first-child{text-align:left}caption{text-align:left;"
-               "font-weight:bold;margin-bottom:.5em}")
+_HTML_STYLE = (
+    "body{font-family:sans-serif;font-size:13px;margin:1em}table{border-collapse:collapse}"
+    "th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}"
+    "th{background:#eee}td:first-child,th:first-child{text-align:left}caption{text-align:left;"
+    "font-weight:bold;margin-bottom:.5em}"
+)
 
 
 def to_html(shown: pd.DataFrame, caption: str) -> str:
     """A standalone HTML page of the display form (what the Snakemake report shows)."""
     body = shown.to_html(index=False, escape=True, border=0).replace(
-        '<table class="dataframe">', f'<table class="dataframe">\n  <caption>{escape(caption)}</caption>', 1)
-    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(caption)}</title>'
-            f"<style>{_HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+        '<table class="dataframe">', f'<table class="dataframe">\n  <caption>{escape(caption)}</caption>', 1
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{escape(caption)}</title>'
+        f"<style>{_HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
 
 
 def write_table(table: pd.DataFrame, shown: pd.DataFrame, caption: str, prefix: str | Path) -> None:
@@ -138,8 +158,9 @@ def write_table(table: pd.DataFrame, shown: pd.DataFrame, caption: str, prefix: 
         Path(html_path).write_text(to_html(shown, caption))
 
 
-def load_results(metrics_csvs: dict[str, str], meta_jsons: dict[str, str],
-                 members_csv: str | None = None) -> tuple[dict, dict]:
+def load_results(
+    metrics_csvs: dict[str, str], meta_jsons: dict[str, str], members_csv: str | None = None
+) -> tuple[dict, dict]:
     """Metrics per model and ensemble; meta per model, and per ensemble the sums over its distinct members."""
     metrics = {m: pd.read_csv(p) for m, p in sorted(metrics_csvs.items())}
     meta = {m: json.loads(Path(p).read_text()) for m, p in sorted(meta_jsons.items())}
@@ -169,17 +190,34 @@ def table2_display(split_table2: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return table, shown
 
 
-def write_tables(split_table2_csv: str, metrics_csvs: dict[str, str], meta_jsons: dict[str, str],
-                 out_dir: str | Path, members_csv: str | None = None) -> None:
+def write_tables(
+    split_table2_csv: str,
+    metrics_csvs: dict[str, str],
+    meta_jsons: dict[str, str],
+    out_dir: str | Path,
+    members_csv: str | None = None,
+) -> None:
     """results/tables/table{2,3,4}.{csv,md,tex}; ensembles (``members_csv``) are rows like models."""
     out_dir = Path(out_dir)
     metrics, meta = load_results(metrics_csvs, meta_jsons, members_csv)
     t2, t2_shown = table2_display(pd.read_csv(split_table2_csv))
-    write_table(t2, t2_shown, "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)",
-                out_dir / "table2")
+    write_table(
+        t2,
+        t2_shown,
+        "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)",
+        out_dir / "table2",
+    )
     t3 = table3(metrics, meta)
-    write_table(t3, table3_display(t3), "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper)",
-                out_dir / "table3")
+    write_table(
+        t3,
+        table3_display(t3),
+        "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper)",
+        out_dir / "table3",
+    )
     t4 = table4(metrics)
-    write_table(t4, table4_display(t4), "Table 4: Cohen's kappa per body part, best model of each row starred (paper)",
-                out_dir / "table4")
+    write_table(
+        t4,
+        table4_display(t4),
+        "Table 4: Cohen's kappa per body part, best model of each row starred (paper)",
+        out_dir / "table4",
+    )

@@ -97,7 +97,9 @@ def _atomic_save(obj, path: Path) -> None:
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def choose_device() -> torch.device:
@@ -197,8 +199,15 @@ def train_model(
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     n_params = count_parameters(model)
     progress = sys.stderr.isatty()
-    log.info("training %s (%.1f M parameters) on %s: %d train images, %d tune images, %s",
-             model_name, n_params / 1e6, device, len(train_table), len(tune_table), asdict(settings))
+    log.info(
+        "training %s (%.1f M parameters) on %s: %d train images, %d tune images, %s",
+        model_name,
+        n_params / 1e6,
+        device,
+        len(train_table),
+        len(tune_table),
+        asdict(settings),
+    )
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(threads, 4))) as loader:
             for epoch in range(start_epoch, settings.epochs):
@@ -207,7 +216,10 @@ def train_model(
                 plan = batches(order, settings.batch_size, drop_last=True)
                 lr = optimizer.param_groups[0]["lr"]
                 started = time.perf_counter()
-                pending = [loader.submit(take, train_cache, index, device.type == "cuda") for index in plan[start_batch : start_batch + 2]]
+                pending = [
+                    loader.submit(take, train_cache, index, device.type == "cuda")
+                    for index in plan[start_batch : start_batch + 2]
+                ]
                 for number in range(start_batch, len(plan)):
                     index = plan[number]
                     raw = pending.pop(0).result()
@@ -223,15 +235,20 @@ def train_model(
                         loss = F.binary_cross_entropy_with_logits(output.float().squeeze(1), target, weight)
                         if aux:
                             loss = loss + settings.aux_loss_weight * F.binary_cross_entropy_with_logits(
-                                aux_output.float().squeeze(1), target, weight)
+                                aux_output.float().squeeze(1), target, weight
+                            )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     partial["loss_sum"] += loss.item() * len(index)
                     partial["images"] += len(index)
                     if progress:  # a live batch counter on a terminal only; logs get one line per epoch
-                        print(f"\r{model_name} epoch {epoch + 1}/{settings.epochs} batch {number + 1}/{len(plan)}",
-                              end="", file=sys.stderr, flush=True)
+                        print(
+                            f"\r{model_name} epoch {epoch + 1}/{settings.epochs} batch {number + 1}/{len(plan)}",
+                            end="",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     if stop["requested"]:
                         partial["seconds"] += time.perf_counter() - started
                         save_checkpoint(epoch, number + 1)
@@ -242,8 +259,9 @@ def train_model(
                 train_seconds = partial["seconds"] + time.perf_counter() - started
                 tune_probs = predict(model, tune_cache, augmenter, settings.batch_size * 2)
                 tune_target = torch.tensor(tune_table["label"].to_numpy(), dtype=torch.float32)
-                tune_loss = float(F.binary_cross_entropy(
-                    torch.from_numpy(tune_probs).clamp(1e-7, 1 - 1e-7).float(), tune_target))
+                tune_loss = float(
+                    F.binary_cross_entropy(torch.from_numpy(tune_probs).clamp(1e-7, 1 - 1e-7).float(), tune_target)
+                )
                 tune_kappa = study_kappa(tune_table, tune_probs)
                 scheduler.step(tune_loss)
                 seconds = partial["seconds"] + time.perf_counter() - started
@@ -265,8 +283,16 @@ def train_model(
                 remaining = sum(r["seconds"] for r in history) / len(history) * (settings.epochs - epoch - 1)
                 log.info(
                     "%s epoch %d/%d train_loss %.4f tune_loss %.4f tune_kappa %.3f lr %.1e %.0f img/s %.1fs ETA %s",
-                    model_name, epoch + 1, settings.epochs, row["train_loss"], tune_loss, tune_kappa, lr,
-                    row["images_per_second"], seconds, _duration(remaining),
+                    model_name,
+                    epoch + 1,
+                    settings.epochs,
+                    row["train_loss"],
+                    tune_loss,
+                    tune_kappa,
+                    lr,
+                    row["images_per_second"],
+                    seconds,
+                    _duration(remaining),
                 )
                 if stop["requested"]:
                     raise Preempted(f"SIGTERM after epoch {epoch + 1}")
@@ -310,8 +336,13 @@ def train_model(
     write_json(meta, out_dir / "meta.json")
     checkpoint_path.unlink(missing_ok=True)
     best_path.unlink(missing_ok=True)
-    log.info("%s done: best tuning loss %.4f at epoch %d, %s in all", model_name, best["loss"], best["epoch"],
-             _duration(total_seconds))
+    log.info(
+        "%s done: best tuning loss %.4f at epoch %d, %s in all",
+        model_name,
+        best["loss"],
+        best["epoch"],
+        _duration(total_seconds),
+    )
     return meta
 
 

@@ -56,8 +56,9 @@ def snakemake_command(workdir: Path, *args: str, project: Path = REPO) -> list[s
 
 def snakemake_again(workdir: Path, *args: str, timeout: int = 900, project: Path = REPO) -> subprocess.CompletedProcess:
     """Snakemake in an already configured ``workdir`` (its config.yaml kept)."""
-    return subprocess.run(snakemake_command(workdir, *args, project=project), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        snakemake_command(workdir, *args, project=project), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 900, project: Path = REPO):
@@ -70,8 +71,12 @@ def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout
 def project_copy(destination: Path) -> Path:
     """A copy of this checkout as a user's clone holds it (tracked files and untracked ones git does not ignore; no
     venv, results or .git), for tests that run `snakemake` from a project root or edit the project's code."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, text=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if listed.returncode == 0:
         for name in filter(None, listed.stdout.split("\0")):
             source = REPO / name
@@ -79,8 +84,12 @@ def project_copy(destination: Path) -> Path:
                 (destination / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, destination / name)
     else:  # not a git checkout
-        shutil.copytree(REPO, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache"))
+        shutil.copytree(
+            REPO,
+            destination,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "__pycache__", ".pytest_cache"),
+        )
     return destination
 
 

@@ -155,19 +155,34 @@ def test_upsampling_puts_a_cell_on_the_original_pixels_and_the_peak_at_its_centr
 
 def test_localisation_table_means_per_model_and_kind_with_baselines():
     def frame(hits, energy, kinds):
-        return pd.DataFrame({
-            "method": "CAM (layer4)", "kind": kinds, "pointing_hit": hits, "energy_share": energy,
-            "chance": [0.1, 0.2, 0.3, None], "chance_pointing": [0.2, 0.3, 0.4, None],
-            "centre_hit": [1, 0, 0, None], "centre_energy": [0.2, 0.1, 0.0, None],
-            "peak_x": [1, None, 3, 4],
-        })
+        return pd.DataFrame(
+            {
+                "method": "CAM (layer4)",
+                "kind": kinds,
+                "pointing_hit": hits,
+                "energy_share": energy,
+                "chance": [0.1, 0.2, 0.3, None],
+                "chance_pointing": [0.2, 0.3, 0.4, None],
+                "centre_hit": [1, 0, 0, None],
+                "centre_energy": [0.2, 0.1, 0.0, None],
+                "peak_x": [1, None, 3, 4],
+            }
+        )
 
-    scores = {"b": frame([1, 0, 1, None], [0.5, 0.1, 0.3, None], ["lytic", "fracture", "lytic", None]),
-              "a": frame([0, 0, 1, None], [0.2, 0.2, 0.2, None], ["lytic", "fracture", "lytic", None])}
+    scores = {
+        "b": frame([1, 0, 1, None], [0.5, 0.1, 0.3, None], ["lytic", "fracture", "lytic", None]),
+        "a": frame([0, 0, 1, None], [0.2, 0.2, 0.2, None], ["lytic", "fracture", "lytic", None]),
+    }
     table = cams.localisation_table(scores)
     assert list(table.columns) == cams.LOCALISATION_COLUMNS
-    assert list(zip(table["model"], table["kind"])) == [("a", "all"), ("a", "fracture"), ("a", "lytic"),
-                                                         ("b", "all"), ("b", "fracture"), ("b", "lytic")]
+    assert list(zip(table["model"], table["kind"], strict=True)) == [
+        ("a", "all"),
+        ("a", "fracture"),
+        ("a", "lytic"),
+        ("b", "all"),
+        ("b", "fracture"),
+        ("b", "lytic"),
+    ]
     b = table[table["model"] == "b"].set_index("kind")
     assert b.loc["all", "images"] == 3 and b.loc["all", "pointing"] == pytest.approx(2 / 3, abs=1e-6)
     assert b.loc["lytic", "energy"] == pytest.approx(0.4) and b.loc["lytic", "chance"] == pytest.approx(0.2)
@@ -220,8 +235,9 @@ def test_a_trained_small_models_map_peaks_in_the_known_box():
     model.train()
     for _ in range(24):
         index = order.choice(len(train), 32, replace=False)
-        loss = F.binary_cross_entropy_with_logits(model(augmenter.normalise(take(train, index))).squeeze(1),
-                                                  torch.from_numpy(labels[index]))
+        loss = F.binary_cross_entropy_with_logits(
+            model(augmenter.normalise(take(train, index))).squeeze(1), torch.from_numpy(labels[index])
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -249,8 +265,9 @@ def fake_trained_model(path, name="mobilenet_v2", size=64):
     torch.manual_seed(0)
     model = build_model(name, "none", image_size=size)
     settings = {"image_size": size, "weights": "none"}
-    torch.save({"model": name, "state_dict": model.state_dict(), "settings": settings,
-                "spec": asdict(model_spec(name))}, path)
+    torch.save(
+        {"model": name, "state_dict": model.state_dict(), "settings": settings, "spec": asdict(model_spec(name))}, path
+    )
 
 
 def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_with_a_note(small_mura, tmp_path):
@@ -262,11 +279,27 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
     valid.to_csv(tmp_path / "valid.csv", index=False)
     build_cache(valid, small_mura, 64, tmp_path / "valid.npy")
     fake_trained_model(tmp_path / "model.pt")
-    settings = {"images": "abnormal", "per_body_part": 1, "tolerance": 0.03, "alpha": 0.45, "colormap": "jet",
-                "batch_size": 16}
+    settings = {
+        "images": "abnormal",
+        "per_body_part": 1,
+        "tolerance": 0.03,
+        "alpha": 0.45,
+        "colormap": "jet",
+        "batch_size": 16,
+    }
     out = tmp_path / "cam"
-    cam(str(tmp_path / "model.pt"), str(tmp_path / "valid.csv"), str(tmp_path / "valid.npy"), str(small_mura), None,
-        str(out / "scores.csv"), str(out / "figure.png"), str(out / "overlays"), settings, STYLE)
+    cam(
+        str(tmp_path / "model.pt"),
+        str(tmp_path / "valid.csv"),
+        str(tmp_path / "valid.npy"),
+        str(small_mura),
+        None,
+        str(out / "scores.csv"),
+        str(out / "figure.png"),
+        str(out / "overlays"),
+        settings,
+        STYLE,
+    )
     scores = pd.read_csv(out / "scores.csv")
     assert list(scores.columns) == cams.SCORE_COLUMNS
     assert len(scores) == int(valid["label"].sum()) and (scores["label"] == 1).all()
@@ -280,9 +313,17 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
         assert overlay.size == (first["width"], first["height"])  # drawn on the original image, not the input
     assert not list(out.glob(".*partial"))
 
-    cam_localization({"mobilenet_v2": str(out / "scores.csv")}, False, 0.03, str(tmp_path / "loc.csv"),
-                     str(tmp_path / "loc.md"), str(tmp_path / "loc.html"), str(tmp_path / "loc.png"),
-                     str(tmp_path / "loc.svg"), STYLE)
+    cam_localization(
+        {"mobilenet_v2": str(out / "scores.csv")},
+        False,
+        0.03,
+        str(tmp_path / "loc.csv"),
+        str(tmp_path / "loc.md"),
+        str(tmp_path / "loc.html"),
+        str(tmp_path / "loc.png"),
+        str(tmp_path / "loc.svg"),
+        STYLE,
+    )
     assert pd.read_csv(tmp_path / "loc.csv").empty
     assert list(pd.read_csv(tmp_path / "loc.csv").columns) == cams.LOCALISATION_COLUMNS
     assert NO_LESIONS_NOTE in (tmp_path / "loc.md").read_text()
@@ -307,8 +348,11 @@ def tiny_cam_config() -> dict:
 
 def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path):
     config = tiny_cam_config()
-    targets = ["results/cam/localization.csv", "results/cam/mobilenet_v2/figure.png",
-               "results/cam/shufflenet_v2_x0_5/figure.png"]
+    targets = [
+        "results/cam/localization.csv",
+        "results/cam/mobilenet_v2/figure.png",
+        "results/cam/shufflenet_v2_x0_5/figure.png",
+    ]
     result = run_snakemake(tmp_path, "-c2", *targets, config=config)
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -333,8 +377,9 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
     assert "## Pointing game" in (tmp_path / "results/cam/localization.md").read_text()
 
     # Re-running gives byte-identical tables.
-    before = {p: (tmp_path / p).read_bytes() for p in ("results/cam/mobilenet_v2/scores.csv",
-                                                       "results/cam/localization.csv")}
+    before = {
+        p: (tmp_path / p).read_bytes() for p in ("results/cam/mobilenet_v2/scores.csv", "results/cam/localization.csv")
+    }
     written = (tmp_path / "results/cam/localization.csv").stat().st_mtime_ns
     again = run_snakemake(tmp_path, "-c2", *targets, "--forcerun", "cam", "cam_localization", config=config)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -98,12 +98,9 @@ def test_comments_docstrings_and_formatting_change_nothing(project):
     function = next(node for node in tree.body if getattr(node, "name", None) == "study_metrics")
     docstring = ast.get_docstring(function)
     assert docstring
-    reformatted = (
-        "# a comment at the top\n"
-        + source.replace(docstring, docstring + " More words.", 1)
-        .replace("def study_metrics(", "def study_metrics(  # a comment on the signature\n    ", 1)
-        .replace("\n\n\n", "\n\n\n\n")
-    )
+    reformatted = "# a comment at the top\n" + source.replace(docstring, docstring + " More words.", 1).replace(
+        "def study_metrics(", "def study_metrics(  # a comment on the signature\n    ", 1
+    ).replace("\n\n\n", "\n\n\n\n")
     path.write_text(reformatted)
     assert ast.dump(ast.parse(reformatted)) != ast.dump(tree)  # the edit is real
     assert digests(project) == before
@@ -126,8 +123,10 @@ TOY_PACKAGE = {  # the import shapes murad.code_digest follows, in a package of 
     "star.py": "from .c import *\n",
     "uses_reexport.py": "from .a import b\n\n\ndef run():\n    return b.f()\n",
     "uses_star.py": "from .star import f\n\n\ndef run():\n    return f()\n",
-    "reads.py": ("from importlib import resources\n\n\ndef load(name):\n"
-                 "    return resources.files('murad.reference').joinpath(f'{name}.csv').read_text()\n"),
+    "reads.py": (
+        "from importlib import resources\n\n\ndef load(name):\n"
+        "    return resources.files('murad.reference').joinpath(f'{name}.csv').read_text()\n"
+    ),
     "reference/__init__.py": "",
     "reference/table.csv": "a,b\n1,2\n",
     "reference/README.md": "notes\n",

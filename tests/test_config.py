@@ -91,8 +91,10 @@ def test_nested_integers_are_read_as_integers():
     assert type(config["synthetic"]["train_studies"]) is int
 
 
-@pytest.mark.parametrize("text, value", [("true", True), ("True", True), ("TRUE", True), ("false", False),
-                                         ("False", False), ("FALSE", False)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("true", True), ("True", True), ("TRUE", True), ("false", False), ("False", False), ("FALSE", False)],
+)
 def test_nested_booleans_are_read_with_yaml_1_2_spellings(text, value):
     config = validated_with(f"split={{check_files: {text}}}", f"training={{defaults: {{hflip: {text}}}}}")
     assert config["split"]["check_files"] is value
@@ -124,7 +126,10 @@ def test_a_per_model_override_is_read_through_any_of_and_ref():
         "training={models: {densenet121: {lr: 1e-4, epochs: 2, hflip: false, images_per_epoch: null}, resnet34: null}}"
     )
     assert config["training"]["models"]["densenet121"] == {
-        "epochs": 2, "lr": 1e-4, "hflip": False, "images_per_epoch": None
+        "epochs": 2,
+        "lr": 1e-4,
+        "hflip": False,
+        "images_per_epoch": None,
     }
     assert config["training"]["models"]["resnet34"] is None
     assert config["training"]["models"]["densenet161"] == {"epochs": 1, "images_per_epoch": 64}  # the file's
@@ -143,15 +148,19 @@ def test_a_list_of_names_stays_a_list_of_strings_and_null_is_read():
 
 def test_array_items_are_read_one_by_one_and_snakemakes_copy_is_left_alone(tmp_path):
     schema = tmp_path / "schema.yaml"
-    schema.write_text(yaml.safe_dump({
-        "type": "object",
-        "$defs": {"size": {"type": "integer", "minimum": 1}},
-        "properties": {
-            "sizes": {"type": "array", "items": {"$ref": "#/$defs/size"}},
-            "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}]},
-            "flag": {"type": "boolean"},
-        },
-    }))
+    schema.write_text(
+        yaml.safe_dump(
+            {
+                "type": "object",
+                "$defs": {"size": {"type": "integer", "minimum": 1}},
+                "properties": {
+                    "sizes": {"type": "array", "items": {"$ref": "#/$defs/size"}},
+                    "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}]},
+                    "flag": {"type": "boolean"},
+                },
+            }
+        )
+    )
     overrides = parse_config(["sizes=[64, 128]", "pair=[7, 0.5]", "flag=true"])  # top-level text from BaseLoader
     config = {}
     update_config(config, overrides)
@@ -160,13 +169,16 @@ def test_array_items_are_read_one_by_one_and_snakemakes_copy_is_left_alone(tmp_p
     assert overrides == {"sizes": ["64", "128"], "pair": ["7", "0.5"], "flag": "true"}
 
 
-@pytest.mark.parametrize("entry, path, text", [
-    ("evaluation={aggregation: max}", ("evaluation", "aggregation"), "max"),  # enum
-    ("training={defaults: {weights: imagenet}}", ("training", "defaults", "weights"), "imagenet"),  # enum via $ref
-    ("dataset={root: 123}", ("dataset", "root"), "123"),  # a path that looks like a number
-    ("cam={colormap: 1.5}", ("cam", "colormap"), "1.5"),
-    ("report={palette: true}", ("report", "palette"), "true"),
-])
+@pytest.mark.parametrize(
+    "entry, path, text",
+    [
+        ("evaluation={aggregation: max}", ("evaluation", "aggregation"), "max"),  # enum
+        ("training={defaults: {weights: imagenet}}", ("training", "defaults", "weights"), "imagenet"),  # enum via $ref
+        ("dataset={root: 123}", ("dataset", "root"), "123"),  # a path that looks like a number
+        ("cam={colormap: 1.5}", ("cam", "colormap"), "1.5"),
+        ("report={palette: true}", ("report", "palette"), "true"),
+    ],
+)
 def test_strings_the_schema_takes_are_left_strings(entry, path, text):
     value = validated_with(entry)
     for key in path:
@@ -174,22 +186,29 @@ def test_strings_the_schema_takes_are_left_strings(entry, path, text):
     assert value == text
 
 
-@pytest.mark.parametrize("entry, message", [
-    ("evaluation={threshold: abc}", "config key evaluation.threshold: 'abc' is not of type 'number'"),
-    ("evaluation={threshold: 1.5}",
-     "config key evaluation.threshold: 1.5 is greater than or equal to the maximum of 1"),
-    ("evaluation={threshold: nan}", "config key evaluation.threshold: 'nan' is not of type 'number'"),
-    ("evaluation={threshold: .inf}", "config key evaluation.threshold: '.inf' is not of type 'number'"),
-    ("evaluation={bootstrap: 5.0}", "config key evaluation.bootstrap: '5.0' is not of type 'integer'"),
-    ("evaluation={bootstrap: 1e3}", "config key evaluation.bootstrap: '1e3' is not of type 'integer'"),
-    ("evaluation={bootstrap: 1_000}", "config key evaluation.bootstrap: '1_000' is not of type 'integer'"),
-    ("cam={per_body_part: -3}", "config key cam.per_body_part: -3 is less than the minimum of 0"),
-    ("training={defaults: {images_per_epoch: many}}",
-     "config key training.defaults.images_per_epoch: 'many' is not of type 'integer', 'null'"),
-    ("training={defaults: {weights: null}}", "config key training.defaults.weights: 'null' is not one of"),
-    ("cam={models: densenet121}", "config key cam.models: 'densenet121' is not of type 'array', 'null'"),
-    ("evaluation={threshhold: 0.4}", "config key evaluation: Additional properties are not allowed ('threshhold'"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("evaluation={threshold: abc}", "config key evaluation.threshold: 'abc' is not of type 'number'"),
+        (
+            "evaluation={threshold: 1.5}",
+            "config key evaluation.threshold: 1.5 is greater than or equal to the maximum of 1",
+        ),
+        ("evaluation={threshold: nan}", "config key evaluation.threshold: 'nan' is not of type 'number'"),
+        ("evaluation={threshold: .inf}", "config key evaluation.threshold: '.inf' is not of type 'number'"),
+        ("evaluation={bootstrap: 5.0}", "config key evaluation.bootstrap: '5.0' is not of type 'integer'"),
+        ("evaluation={bootstrap: 1e3}", "config key evaluation.bootstrap: '1e3' is not of type 'integer'"),
+        ("evaluation={bootstrap: 1_000}", "config key evaluation.bootstrap: '1_000' is not of type 'integer'"),
+        ("cam={per_body_part: -3}", "config key cam.per_body_part: -3 is less than the minimum of 0"),
+        (
+            "training={defaults: {images_per_epoch: many}}",
+            "config key training.defaults.images_per_epoch: 'many' is not of type 'integer', 'null'",
+        ),
+        ("training={defaults: {weights: null}}", "config key training.defaults.weights: 'null' is not one of"),
+        ("cam={models: densenet121}", "config key cam.models: 'densenet121' is not of type 'array', 'null'"),
+        ("evaluation={threshhold: 0.4}", "config key evaluation: Additional properties are not allowed ('threshhold'"),
+    ],
+)
 def test_command_line_values_that_are_really_wrong_are_refused_naming_the_key(entry, message):
     assert message in refusal(entry)
 
@@ -203,8 +222,14 @@ def test_a_quoted_string_in_a_config_file_is_still_refused():
 
 def test_the_workflow_reads_nested_command_line_values_by_the_schema(tmp_path):
     # `--config` is greedy: targets go before it. A dry run of the split needs no data.
-    result = run_snakemake(tmp_path, "-n", "results/split/table2.csv", "--config", "evaluation={threshold: 0.4}",
-                           "training={models: {densenet121: {epochs: 2, images_per_epoch: null}}}")
+    result = run_snakemake(
+        tmp_path,
+        "-n",
+        "results/split/table2.csv",
+        "--config",
+        "evaluation={threshold: 0.4}",
+        "training={models: {densenet121: {epochs: 2, images_per_epoch: null}}}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     refused = snakemake_again(tmp_path, "-n", "results/split/table2.csv", "--config", "evaluation={threshold: abc}")
     assert refused.returncode != 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from murad.data import BatchAugmenter, IMAGENET_MEAN, IMAGENET_STD
+from murad.data import IMAGENET_MEAN, IMAGENET_STD, BatchAugmenter
 
 
 def batch() -> torch.Tensor:
@@ -15,8 +15,9 @@ def test_no_rotation_no_flip_is_plain_normalisation():
     augmenter = BatchAugmenter(torch.device("cpu"), rotation_degrees=0, hflip=False)
     raw = batch()
     out = augmenter.augment(raw)
-    expected = (raw.float().div(255).unsqueeze(1).expand(-1, 3, -1, -1) - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) \
-        / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    expected = (
+        raw.float().div(255).unsqueeze(1).expand(-1, 3, -1, -1) - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    ) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     assert out.shape == (4, 3, 16, 16)
     assert torch.allclose(out, expected, atol=1e-5)
     assert torch.allclose(augmenter.normalise(raw), expected, atol=1e-5)

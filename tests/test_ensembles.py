@@ -13,9 +13,16 @@ PARTS = ["elbow", "wrist"]
 
 def studies(prefix: str, labels: list[int], probs: list[float], parts: list[str]) -> pd.DataFrame:
     n = len(labels)
-    return pd.DataFrame({"study": [f"{prefix}{i:02d}" for i in range(n)], "patient": [f"p{i}" for i in range(n)],
-                         "body_part": parts, "label": labels, "prob": probs,
-                         "pred": (np.array(probs) > 0.5).astype(int)})[STUDY_COLUMNS]
+    return pd.DataFrame(
+        {
+            "study": [f"{prefix}{i:02d}" for i in range(n)],
+            "patient": [f"p{i}" for i in range(n)],
+            "body_part": parts,
+            "label": labels,
+            "prob": probs,
+            "pred": (np.array(probs) > 0.5).astype(int),
+        }
+    )[STUDY_COLUMNS]
 
 
 LABELS = [0, 1, 0, 1, 0, 1, 0, 1]
@@ -28,8 +35,14 @@ ELBOW_ONLY = PERFECT[:4] + INVERTED[4:]
 
 def test_choices_follow_the_tuning_split_never_valid():
     # On tune, "a" is right on elbow only and "b" right on wrist only; on valid it is the other way round.
-    tune = {"a": studies("t", LABELS, ELBOW_ONLY, PARTS8), "b": studies("t", LABELS, INVERTED[:4] + PERFECT[4:], PARTS8)}
-    valid = {"a": studies("v", LABELS, INVERTED[:4] + PERFECT[4:], PARTS8), "b": studies("v", LABELS, ELBOW_ONLY, PARTS8)}
+    tune = {
+        "a": studies("t", LABELS, ELBOW_ONLY, PARTS8),
+        "b": studies("t", LABELS, INVERTED[:4] + PERFECT[4:], PARTS8),
+    }
+    valid = {
+        "a": studies("v", LABELS, INVERTED[:4] + PERFECT[4:], PARTS8),
+        "b": studies("v", LABELS, ELBOW_ONLY, PARTS8),
+    }
     scores = tuning_scores(tune)
     ensemble, members = best_per_body_part(scores, valid)
     assert members.set_index("scope")["model"].to_dict() == {"elbow": "a", "wrist": "b"}
@@ -45,8 +58,10 @@ def test_top_k_mean_averages_the_k_best_on_tune_with_ties_broken_by_auc_then_nam
         "b": studies("t", LABELS, INVERTED, PARTS8),
         "d": studies("t", LABELS, [0.1, 0.9, 0.2, 0.3, 0.1, 0.9, 0.2, 0.8], PARTS8),  # one error: lower kappa
     }
-    valid = {name: studies("v", LABELS, list(np.linspace(0.05, 0.95, 8) * (i + 1) / 4), PARTS8)
-             for i, name in enumerate(sorted(tune))}
+    valid = {
+        name: studies("v", LABELS, list(np.linspace(0.05, 0.95, 8) * (i + 1) / 4), PARTS8)
+        for i, name in enumerate(sorted(tune))
+    }
     ensemble, members = top_k_mean(tuning_scores(tune), valid, k=3)
     assert list(members["model"]) == ["a", "c", "d"]  # a and c tie on kappa and AUC: by name
     expected = np.mean([valid[m]["prob"] for m in ("a", "c", "d")], axis=0)
@@ -59,5 +74,7 @@ def test_a_body_part_missing_from_the_tuning_split_goes_to_the_overall_best():
     valid = {"a": studies("v", LABELS, PERFECT, PARTS8), "b": studies("v", LABELS, INVERTED, PARTS8)}
     ensemble, members = best_per_body_part(tuning_scores(tune), valid)
     assert members.set_index("scope")[["model", "chosen_on"]].to_dict("index") == {
-        "elbow": {"model": "b", "chosen_on": "elbow"}, "wrist": {"model": "b", "chosen_on": "overall"}}
+        "elbow": {"model": "b", "chosen_on": "elbow"},
+        "wrist": {"model": "b", "chosen_on": "overall"},
+    }
     assert len(ensemble) == 8 and (ensemble["pred"] != ensemble["label"]).all()

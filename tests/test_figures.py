@@ -13,14 +13,16 @@ from murad.figures import kappa_tradeoff
 def test_kappa_tradeoff_labels_of_crowded_points_do_not_cover_each_other():
     # What an untrained demo gives: many models at kappa 0 with similar sizes and times, one model far right.
     names = [f"model_{i:02d}" for i in range(14)] + ["ensemble_top3_mean"]
-    table3 = pd.DataFrame({
-        "model": names,
-        "kappa": [0.0] * 12 + [-0.05, 0.7, 0.4],
-        "kappa_low": [0.0] * 12 + [-0.2, 0.6, 0.3],
-        "kappa_high": [0.0] * 12 + [0.1, 0.8, 0.5],
-        "params_millions": [20 + i for i in range(12)] + [21.0, 140.0, 30.0],
-        "training_minutes": [0.3 + 0.01 * i for i in range(12)] + [0.31, 9.0, 10.0],
-    })
+    table3 = pd.DataFrame(
+        {
+            "model": names,
+            "kappa": [0.0] * 12 + [-0.05, 0.7, 0.4],
+            "kappa_low": [0.0] * 12 + [-0.2, 0.6, 0.3],
+            "kappa_high": [0.0] * 12 + [0.1, 0.8, 0.5],
+            "params_millions": [20 + i for i in range(12)] + [21.0, 140.0, 30.0],
+            "training_minutes": [0.3 + 0.01 * i for i in range(12)] + [0.31, 9.0, 10.0],
+        }
+    )
     figure = kappa_tradeoff(table3)
     renderer = figure.canvas.get_renderer()
     for ax in figure.axes:

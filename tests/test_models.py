@@ -70,8 +70,11 @@ def stage(name: str, hub_dir, legacy_densenet_keys: bool = False) -> dict:
     reference = torchvision.models.get_model(name, weights=None).state_dict()
     state = dict(reference)
     if legacy_densenet_keys:  # published DenseNet files (pre batch-norm counters) name layers 'norm.1', not 'norm1'
-        state = {k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): v for k, v in state.items()
-                 if not k.endswith("num_batches_tracked")}
+        state = {
+            k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): v
+            for k, v in state.items()
+            if not k.endswith("num_batches_tracked")
+        }
     path = weights_file(name, hub_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path)

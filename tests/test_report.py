@@ -22,8 +22,10 @@ GATHERS = ("ensembles", "tables", "figures")
 
 
 def tiny_pipeline_config(data_root: Path) -> dict:
-    return merged(tiny_config(data_root, {"mobilenet_v2": {"epochs": 2}, "resnet34": None}),
-                  {"evaluation": {"bootstrap": 100}, "cam": {"per_body_part": 1}})
+    return merged(
+        tiny_config(data_root, {"mobilenet_v2": {"epochs": 2}, "resnet34": None}),
+        {"evaluation": {"bootstrap": 100}, "cam": {"per_body_part": 1}},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,12 @@ def pipeline(small_mura, tmp_path_factory) -> Path:
 
 def gathered(workdir: Path) -> dict[str, bytes]:
     folders = ("results/tables", "results/figures", "results/ensembles", "results/metrics")
-    return {str(p.relative_to(workdir)): p.read_bytes() for f in folders for p in sorted((workdir / f).rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(workdir)): p.read_bytes()
+        for f in folders
+        for p in sorted((workdir / f).rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_the_pipeline_ends_in_tables_figures_and_ensembles(pipeline):
@@ -123,16 +129,35 @@ def test_report_opens_in_headless_chromium_with_tables_and_figures(pipeline, tmp
     html = report.read_text()
     head, _, tail = html.rpartition("</body>")  # the page's own end (embedded results may contain the tag too)
     page.write_text(head + CHECK_SCRIPT + "</body>" + tail)
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-                          "--virtual-time-budget=60000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=300).stdout
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=60000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     found = re.search(r'<pre id="murad-check">(.*?)</pre>', dom, re.S)
     assert found, "the report did not finish rendering in Chromium"
-    check = json.loads(found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
-                       .replace("&amp;", "&"))
+    check = json.loads(
+        found.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    )
     categories = check["categories"]
-    assert set(categories) == {"1. Data", "2. Tables", "3. Figures", "4. Ensembles", "5. Class activation maps",
-                               "6. Environment"}
+    assert set(categories) == {
+        "1. Data",
+        "2. Tables",
+        "3. Figures",
+        "4. Ensembles",
+        "5. Class activation maps",
+        "6. Environment",
+    }
     assert "Table 3" in categories["2. Tables"] and "Table 4" in categories["2. Tables"]
     assert all(name.replace("_", " ") in categories["3. Figures"] for name in FIGURES)
     assert all(model in categories["5. Class activation maps"] for model in MODELS)

@@ -69,8 +69,11 @@ def cluster() -> None:
 def user_environment(home: Path) -> dict[str, str]:
     """A login shell's environment for a user whose home is ``home``: this venv's `snakemake` on the PATH, and no
     other place for Snakemake to find profiles."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "SNAKEMAKE_PROFILE")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "SNAKEMAKE_PROFILE")
+    }
     return {**env, "HOME": str(home), "PATH": f"{SNAKEMAKE.parent}{os.pathsep}{env.get('PATH', '')}"}
 
 
@@ -94,16 +97,21 @@ def murad_project(folder: Path, data: Path, models: dict) -> Path:
 
 def snakemake(project: Path, home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """`snakemake ARGS` typed in ``project``'s root by the user whose home is ``home``."""
-    return subprocess.run(["snakemake", *args], cwd=project, env=user_environment(home), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["snakemake", *args], cwd=project, env=user_environment(home), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def accounting(log: str) -> pd.DataFrame:
     """A run's SLURM jobs from accounting: the plugin names every job after the run and comments its rule or group."""
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
     fields = ["JobID", "Comment", "Partition", "State", "ReqTRES", "AllocTRES", "Timelimit"]
-    table = subprocess.run(["sacct", "-X", "-P", "-n", "-S", "now-2days", "--name", run_id, "-o", ",".join(fields)],
-                           capture_output=True, text=True, check=True).stdout
+    table = subprocess.run(
+        ["sacct", "-X", "-P", "-n", "-S", "now-2days", "--name", run_id, "-o", ",".join(fields)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return pd.DataFrame([line.split("|") for line in table.splitlines() if line.strip()], columns=fields)
 
 
@@ -134,8 +142,11 @@ def stop_training_after_its_first_epoch(process: subprocess.Popen, project: Path
         assert time.monotonic() < deadline, f"no checkpoint of {PREEMPTED} within 15 minutes"
         time.sleep(0.1)
     queue = subprocess.run(["squeue", "-h", "-o", "%i|%k|%Z"], capture_output=True, text=True, check=True).stdout
-    job_ids = [job for job, comment, folder in (line.split("|") for line in queue.splitlines())
-               if comment == f"rule_train_wildcards_{PREEMPTED}" and Path(folder) == project]
+    job_ids = [
+        job
+        for job, comment, folder in (line.split("|") for line in queue.splitlines())
+        if comment == f"rule_train_wildcards_{PREEMPTED}" and Path(folder) == project
+    ]
     assert len(job_ids) == 1, queue
     subprocess.run(["scancel", "--signal=TERM", "--full", job_ids[0]], check=True)
     return job_ids[0]
@@ -156,8 +167,13 @@ def slurm_run(cluster, small_mura, tmp_path_factory) -> SlurmRun:
     home = site_home(root / "home")
     log = root / "snakemake.log"
     with log.open("w") as out:
-        process = subprocess.Popen(["snakemake", "--profile", "slurm"], cwd=project, env=user_environment(home),
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            ["snakemake", "--profile", "slurm"],
+            cwd=project,
+            env=user_environment(home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             stopped = stop_training_after_its_first_epoch(process, project, log)
             returncode = process.wait(timeout=900)
@@ -200,7 +216,8 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     assert len(comments) == len(MODELS) + 3, comments
     assert sum(comment.startswith("rule_prepare_") for comment in comments) == 1, comments
     assert sorted(c for c in comments if c.startswith("rule_evaluate_")) == [
-        f"rule_evaluate_{m}_aggregate_studies_metrics" for m in sorted(MODELS)], comments
+        f"rule_evaluate_{m}_aggregate_studies_metrics" for m in sorted(MODELS)
+    ], comments
     assert sum(c.startswith("rule_summary_") and "environment" in c and "tables" in c for c in comments) == 1
     assert "rule_cam_localization" in comments
     # SLURM's own logs are kept, successful jobs' too
@@ -242,9 +259,21 @@ def test_gpu_jobs_go_to_a_gpu_partition_from_the_profile_murad_writes(cluster, s
     # A user without a site profile writes one; GPU jobs then go to another partition than CPU jobs, with no edit of
     # murad's files.
     home = site_home(tmp_path / "home", profile=None)
-    written = subprocess.run([str(SNAKEMAKE.with_name("murad")), "slurm-profile", "--account", "ci", "--partition",
-                              "main", "--gpu-partition", "gpu"], env=user_environment(home), capture_output=True,
-                             text=True)
+    written = subprocess.run(
+        [
+            str(SNAKEMAKE.with_name("murad")),
+            "slurm-profile",
+            "--account",
+            "ci",
+            "--partition",
+            "main",
+            "--gpu-partition",
+            "gpu",
+        ],
+        env=user_environment(home),
+        capture_output=True,
+        text=True,
+    )
     assert written.returncode == 0, written.stderr
     profile = yaml.safe_load((home / ".config/snakemake/slurm/config.yaml").read_text())
     profile["slurm-init-seconds-before-status-checks"] = profile["seconds-between-status-checks"] = 10  # test speed
@@ -255,7 +284,7 @@ def test_gpu_jobs_go_to_a_gpu_partition_from_the_profile_murad_writes(cluster, s
     done = snakemake(project, home, "--profile", "slurm", "results/metrics/resnet34.csv")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     jobs = accounting(done.stdout + done.stderr)
-    partitions = {comment: partition for comment, partition in zip(jobs["Comment"], jobs["Partition"])}
+    partitions = {comment: partition for comment, partition in zip(jobs["Comment"], jobs["Partition"], strict=True)}
     gpu = {comment for comment in partitions if is_gpu_job(comment)}
     assert gpu == {"rule_train_wildcards_resnet34", "rule_predict_wildcards_resnet34"}, partitions
     assert {partitions[comment] for comment in gpu} == {"gpu"}, partitions
@@ -267,8 +296,17 @@ def test_the_papers_setup_plans_the_same_jobs_on_the_cluster(cluster, small_mura
     # runtime, the light steps are grouped. (A dry run: training 18 ImageNet models is for a real cluster.)
     project = project_copy(tmp_path / "murad")
     home = site_home(tmp_path / "home")
-    dry = snakemake(project, home, "--profile", "slurm", "--configfile", "config.paper.yaml", "-n",
-                    "--config", f"dataset={{root: {small_mura}}}")
+    dry = snakemake(
+        project,
+        home,
+        "--profile",
+        "slurm",
+        "--configfile",
+        "config.paper.yaml",
+        "-n",
+        "--config",
+        f"dataset={{root: {small_mura}}}",
+    )
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     output = dry.stdout + dry.stderr
     paper = yaml.safe_load((REPO / "config.paper.yaml").read_text())

@@ -58,12 +58,18 @@ def test_default_location_is_under_home_without_xdg_config_home(home, capsys):
     assert run_cli("slurm-profile", "--account", "ci", "--partition", "main") == 0
     written = home / ".config/snakemake/slurm/config.yaml"
     out = capsys.readouterr().out
-    assert out == (f"wrote {written}: snakemake --profile slurm now submits to SLURM "
-                   "(account ci; CPU jobs to main, GPU jobs to main)\n")
+    assert out == (
+        f"wrote {written}: snakemake --profile slurm now submits to SLURM "
+        "(account ci; CPU jobs to main, GPU jobs to main)\n"
+    )
     profile = yaml.safe_load(written.read_text())
     assert profile["executor"] == "slurm" and profile["jobs"] == 100
-    assert profile["default-resources"] == {"slurm_account": "'ci'", "slurm_partition": "'main'", "runtime": 60,
-                                            "mem_mb": 4000}
+    assert profile["default-resources"] == {
+        "slurm_account": "'ci'",
+        "slurm_partition": "'main'",
+        "runtime": 60,
+        "mem_mb": 4000,
+    }
     assert "set-resources" not in profile
     assert "#   murad slurm-profile --account ci --partition main\n" in written.read_text()
 
@@ -90,8 +96,12 @@ def test_default_location_is_snakemakes_user_config_dir(home, tmp_path, monkeypa
 
 
 def test_gpu_options_set_every_gpu_rule(home, capsys):
-    assert run_cli("slurm-profile", "--account", "ci", "--partition", "main", "--gpu-partition", "gpu",
-                   "--gpu-model", "a100") == 0
+    assert (
+        run_cli(
+            "slurm-profile", "--account", "ci", "--partition", "main", "--gpu-partition", "gpu", "--gpu-model", "a100"
+        )
+        == 0
+    )
     written = home / ".config/snakemake/slurm/config.yaml"
     assert yaml.safe_load(written.read_text()) == CI_PROFILE
     assert capsys.readouterr().out.endswith("(account ci; CPU jobs to main, GPU jobs to gpu on a100 GPUs)\n")
@@ -134,16 +144,19 @@ def test_refuses_to_overwrite_without_force_and_replaces_with_it(home, capsys):
     assert sorted(p.name for p in written.parent.iterdir()) == ["config.yaml"]  # no partial file left behind
 
 
-@pytest.mark.parametrize(("option", "value"), [
-    ("--account", "my account"),
-    ("--account", "'ci'"),
-    ("--partition", "main,gpu"),
-    ("--partition", ""),
-    ("--gpu-partition", "gpu:a100"),
-    ("--gpu-model", "a100-80gb"),
-    ("--gpu-model", "a100\n"),
-    ("--jobs", "0"),
-])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--account", "my account"),
+        ("--account", "'ci'"),
+        ("--partition", "main,gpu"),
+        ("--partition", ""),
+        ("--gpu-partition", "gpu:a100"),
+        ("--gpu-model", "a100-80gb"),
+        ("--gpu-model", "a100\n"),
+        ("--jobs", "0"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_option(home, tmp_path, capsys, option, value):
     options = {"--account": "ci", "--partition": "main", option: value}
     folder = tmp_path / "profile"
@@ -170,8 +183,10 @@ def test_dir_writes_there(home, tmp_path, capsys):
     assert yaml.safe_load((folder / "config.yaml").read_text())["default-resources"]["slurm_partition"] == "'main'"
     assert f"--dir {folder}" in (folder / "config.yaml").read_text()
     # not a folder Snakemake searches: the line says to pass the path itself
-    assert capsys.readouterr().out == (f"wrote {folder}/config.yaml: snakemake --profile {folder} now submits to "
-                                       "SLURM (account ci; CPU jobs to main, GPU jobs to main)\n")
+    assert capsys.readouterr().out == (
+        f"wrote {folder}/config.yaml: snakemake --profile {folder} now submits to "
+        "SLURM (account ci; CPU jobs to main, GPU jobs to main)\n"
+    )
     assert not (home / ".config").exists()
 
 
@@ -193,13 +208,30 @@ def test_a_dir_with_a_line_break_is_refused(home, tmp_path, capsys):
 
 def test_console_script_writes_under_xdg_config_home(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    done = subprocess.run([str(MURAD), "slurm-profile", "--account", "ci", "--partition", "main",
-                           "--gpu-partition", "gpu", "--gpu-model", "a100"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(MURAD),
+            "slurm-profile",
+            "--account",
+            "ci",
+            "--partition",
+            "main",
+            "--gpu-partition",
+            "gpu",
+            "--gpu-model",
+            "a100",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     written = tmp_path / "xdg/snakemake/slurm/config.yaml"
-    assert done.stdout == (f"wrote {written}: snakemake --profile slurm now submits to SLURM "
-                           "(account ci; CPU jobs to main, GPU jobs to gpu on a100 GPUs)\n")
+    assert done.stdout == (
+        f"wrote {written}: snakemake --profile slurm now submits to SLURM "
+        "(account ci; CPU jobs to main, GPU jobs to gpu on a100 GPUs)\n"
+    )
     assert yaml.safe_load(written.read_text()) == CI_PROFILE
     assert not (tmp_path / "home").exists()
 
@@ -209,17 +241,34 @@ def evaluated(resource):
     return resource.evaluate(wildcards={}, input=[], attempt=1, threads=1, rulename="train", async_run=None).value
 
 
-@pytest.mark.parametrize(("account", "partition", "gpu_partition", "gpu_model"), [
-    ("ci", "main", "gpu", "a100"),
-    # names that YAML or Snakemake's evaluation of resource values as Python would misread if written bare
-    ("0123", "all", "1.10", "3090"),
-    ("1_000", "input", "attempt", "h100.80gb"),
-])
+@pytest.mark.parametrize(
+    ("account", "partition", "gpu_partition", "gpu_model"),
+    [
+        ("ci", "main", "gpu", "a100"),
+        # names that YAML or Snakemake's evaluation of resource values as Python would misread if written bare
+        ("0123", "all", "1.10", "3090"),
+        ("1_000", "input", "attempt", "h100.80gb"),
+    ],
+)
 def test_snakemake_finds_and_reads_the_written_profile(home, capsys, account, partition, gpu_partition, gpu_model):
     from snakemake.cli import get_profile_dir, parse_args
 
-    assert run_cli("slurm-profile", "--account", account, "--partition", partition, "--gpu-partition", gpu_partition,
-                   "--gpu-model", gpu_model, "--jobs", "7") == 0
+    assert (
+        run_cli(
+            "slurm-profile",
+            "--account",
+            account,
+            "--partition",
+            partition,
+            "--gpu-partition",
+            gpu_partition,
+            "--gpu-model",
+            gpu_model,
+            "--jobs",
+            "7",
+        )
+        == 0
+    )
     folder = home / ".config/snakemake/slurm"
     assert get_profile_dir("slurm") == (folder, folder / "config.yaml")
     _, args = parse_args(["--profile", "slurm"])

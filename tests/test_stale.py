@@ -159,8 +159,11 @@ def test_an_edit_of_the_training_loop_retrains_every_model_and_redoes_what_follo
 def test_comments_docstrings_and_formatting_rerun_nothing(finished):
     def reword(path: Path) -> None:  # a comment, every docstring reworded, more blank lines, a line split
         source = path.read_text()
-        for docstring in {ast.get_docstring(node, clean=False) for node in ast.walk(ast.parse(source))
-                          if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node)}:
+        for docstring in {
+            ast.get_docstring(node, clean=False)
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node)
+        }:
             source = source.replace(docstring, "Reworded. " + docstring)
         source = source.replace("\n\n\n", "\n\n\n\n").replace("import (", "import (  # a comment\n    ", 1)
         path.write_text("# a new comment\n" + source)

@@ -126,7 +126,7 @@ def test_lesion_boxes_cover_abnormal_studies_only_and_stay_inside_images(tree):
 
 def test_lesions_change_the_pixels_inside_their_box(tree):
     """The abnormality is there to see: the box of a lesion differs from the same plan drawn without it."""
-    from murad.synthetic import render_image, plan_dataset
+    from murad.synthetic import plan_dataset, render_image
 
     _, images = plan_dataset(SMALL)
     plans = [p for p in images["train"] if p.lesion][:12]

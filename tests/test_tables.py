@@ -18,8 +18,9 @@ def fake_results(tmp_path, models):
     for i, model in enumerate(models):
         label = rng.integers(0, 2, 140)
         prob = np.clip(label * (0.2 + 0.1 * i) + rng.random(140) * 0.7, 0, 1)
-        studies = pd.DataFrame({"study": [f"s{j}" for j in range(140)], "body_part": np.repeat(parts, 20),
-                                "label": label, "prob": prob})
+        studies = pd.DataFrame(
+            {"study": [f"s{j}" for j in range(140)], "body_part": np.repeat(parts, 20), "label": label, "prob": prob}
+        )
         metrics[model] = tmp_path / f"{model}.csv"
         study_metrics(studies, repetitions=50).to_csv(metrics[model], index=False)
         meta[model] = tmp_path / f"{model}.json"
@@ -28,13 +29,25 @@ def fake_results(tmp_path, models):
 
 
 def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
-    split = pd.DataFrame([{"body_part": p, **{f"{s}_{n}_studies": 3 for s in ("train", "valid") for n in ("normal", "abnormal")},
-                           "total_studies": 12, "total_images": 30}
-                          for p in ["elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist", "total"]])
+    split = pd.DataFrame(
+        [
+            {
+                "body_part": p,
+                **{f"{s}_{n}_studies": 3 for s in ("train", "valid") for n in ("normal", "abnormal")},
+                "total_studies": 12,
+                "total_images": 30,
+            }
+            for p in ["elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wrist", "total"]
+        ]
+    )
     split.to_csv(tmp_path / "split_table2.csv", index=False)
     metrics, meta = fake_results(tmp_path, ["resnet18", "densenet121"])
-    write_tables(str(tmp_path / "split_table2.csv"), {k: str(v) for k, v in metrics.items()},
-                 {k: str(v) for k, v in meta.items()}, tmp_path / "tables")
+    write_tables(
+        str(tmp_path / "split_table2.csv"),
+        {k: str(v) for k, v in metrics.items()},
+        {k: str(v) for k, v in meta.items()},
+        tmp_path / "tables",
+    )
     t3 = pd.read_csv(tmp_path / "tables/table3.csv").set_index("model")
     assert list(t3.index) == ["densenet121", "resnet18"]
     assert t3.loc["densenet121", "paper_kappa"] == 0.699 and np.isnan(t3.loc["resnet18", "paper_kappa"])
@@ -44,11 +57,17 @@ def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
     assert (t4["best_model"] == kappas.idxmax(axis=1)).all()
     assert t4.loc["wrist", "paper_vgg19_bn"] == 0.768 and t4.loc["wrist", "paper_best_model"] == "vgg19_bn"
     t2 = pd.read_csv(tmp_path / "tables/table2.csv").set_index("body_part")
-    assert t2.loc["wrist", "paper_train_normal_studies"] == 2134 and t2.loc["total", "paper_valid_abnormal_studies"] == 538
+    assert (
+        t2.loc["wrist", "paper_train_normal_studies"] == 2134 and t2.loc["total", "paper_valid_abnormal_studies"] == 538
+    )
     markdown = (tmp_path / "tables/table4.md").read_text()
     assert "| body part |" in markdown and "*" in markdown
     assert r"\begin{tabular}" in (tmp_path / "tables/table3.tex").read_text()
     first = {p.name: p.read_bytes() for p in (tmp_path / "tables").iterdir()}
-    write_tables(str(tmp_path / "split_table2.csv"), {k: str(v) for k, v in reversed(list(metrics.items()))},
-                 {k: str(v) for k, v in meta.items()}, tmp_path / "tables")
+    write_tables(
+        str(tmp_path / "split_table2.csv"),
+        {k: str(v) for k, v in reversed(list(metrics.items()))},
+        {k: str(v) for k, v in meta.items()},
+        tmp_path / "tables",
+    )
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "tables").iterdir()}

@@ -52,8 +52,13 @@ def prepared(small_mura, tmp_path_factory):
 
 
 def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
-    result = run_snakemake(tmp_path, "-c2", "results/metrics/mobilenet_v2.csv", "results/models/resnet34/model.pt",
-                           config=tiny_training_config(small_mura))
+    result = run_snakemake(
+        tmp_path,
+        "-c2",
+        "results/metrics/mobilenet_v2.csv",
+        "results/models/resnet34/model.pt",
+        config=tiny_training_config(small_mura),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     check_predictions_and_metrics(tmp_path, small_mura)
     for name, epochs in (("mobilenet_v2", 2), ("resnet34", 1)):
@@ -65,8 +70,16 @@ def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
         assert list(history.columns) == HISTORY_COLUMNS
         assert list(history["epoch"]) == list(range(1, epochs + 1))
         meta = json.loads((folder / "meta.json").read_text())
-        for key in ("parameters", "training_seconds", "epochs_run", "device", "torch", "torchvision", "seed",
-                    "git_commit"):
+        for key in (
+            "parameters",
+            "training_seconds",
+            "epochs_run",
+            "device",
+            "torch",
+            "torchvision",
+            "seed",
+            "git_commit",
+        ):
             assert key in meta
         assert meta["epochs_run"] == epochs
         assert not (folder / "checkpoint.pt").exists()
@@ -78,8 +91,9 @@ def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
     # Editing one model's settings re-runs only that model.
     config = tiny_training_config(small_mura)
     config["training"]["models"]["resnet34"] = {"lr": 5.0e-4}
-    dry = run_snakemake(tmp_path, "-n", "results/models/mobilenet_v2/model.pt", "results/models/resnet34/model.pt",
-                        config=config)
+    dry = run_snakemake(
+        tmp_path, "-n", "results/models/mobilenet_v2/model.pt", "results/models/resnet34/model.pt", config=config
+    )
     assert "resnet34" in dry.stdout and "wildcards: model=mobilenet_v2" not in dry.stdout
     assert "train" in dry.stdout and "cache_images" not in dry.stdout
 
@@ -103,8 +117,9 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
     assert len(studies) == valid["study"].nunique()
     cli_out = work / "cli_metrics.csv"
     murad = Path(sys.executable).with_name("murad")
-    done = subprocess.run([str(murad), "metrics", str(folder / "studies.csv"), "--out", str(cli_out)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(murad), "metrics", str(folder / "studies.csv"), "--out", str(cli_out)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     pipeline = (work / "results/metrics/mobilenet_v2.csv").read_bytes()
     assert cli_out.read_bytes() == pipeline
@@ -159,8 +174,11 @@ RUNNER = textwrap.dedent(
 
 def start_training(prepared, out_dir: Path, log: Path) -> subprocess.Popen:
     args = [str(p) for n in ("train", "tune") for p in prepared[n]]
-    return subprocess.Popen([sys.executable, "-c", RUNNER, *args, str(out_dir), str(log)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, *args, str(out_dir), str(log)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_sigterm_then_rerun_resumes_and_matches_an_uninterrupted_run(prepared, tmp_path):
@@ -223,4 +241,7 @@ def test_unknown_model_names_are_refused_before_anything_runs(small_mura, tmp_pa
     config["training"]["models"] = {"densenet122": None}
     result = run_snakemake(tmp_path, "-n", config=config)
     assert result.returncode != 0
-    assert "config key training.models.densenet122: not a torchvision classification model" in result.stdout + result.stderr
+    assert (
+        "config key training.models.densenet122: not a torchvision classification model"
+        in result.stdout + result.stderr
+    )

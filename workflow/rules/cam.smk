@@ -15,21 +15,21 @@ rule cam:
             labels={"model": "{model}", "figure": "heat maps"},
         ),
         overlays=directory("results/cam/{model}/overlays"),
-    params:
-        root=DATA_ROOT,
-        settings=CAM_SETTINGS,
-        style=config["report"],
-        murad_code=murad_code("cam.py"),
+    log:
+        "results/logs/cam/{model}.log",
+    retries: GPU_RETRIES
+    conda:
+        "../../envs/murad.yaml"
     threads: config["evaluation"]["threads"]
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: EVALUATION_MEM_MB * attempt,
         runtime=lambda wildcards, attempt: EVALUATION_RUNTIME * attempt,
-    retries: GPU_RETRIES
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/cam/{model}.log",
+    params:
+        root=DATA_ROOT,
+        settings=CAM_SETTINGS,
+        style=config["report"],
+        murad_code=murad_code("cam.py"),
     script:
         "../scripts/cam.py"
 
@@ -55,15 +55,15 @@ rule cam_localization:
             labels={"model": "all", "figure": "localisation"},
         ),
         svg="results/figures/cam_localization.svg",
+    log:
+        "results/logs/cam_localization.log",
+    conda:
+        "../../envs/murad.yaml"
     params:
         models=CAM_MODELS,
         scored=config["dataset"]["source"] == "synthetic",
         tolerance=config["cam"]["tolerance"],
         style=config["report"],
         murad_code=murad_code("cam_localization.py"),
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/cam_localization.log",
     script:
         "../scripts/cam_localization.py"

@@ -10,8 +10,9 @@ from murad.outputs import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FOR
 from murad.torchvision_catalog import is_classification_model, weights_file
 
 # Nested `--config` values arrive from the command line as text; they are read by the schema's types.
-validate_config(config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml",
-                overrides=workflow.config_settings.config)
+validate_config(
+    config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml", overrides=workflow.config_settings.config
+)
 
 MODELS = sorted(config["training"]["models"])
 for _name in MODELS:

@@ -8,20 +8,20 @@ if config["dataset"]["source"] == "synthetic":
         output:
             **mura_index_files(),
             lesions=f"{DATA_ROOT}/lesions.csv",
-        params:
-            root=lambda wildcards, output: dataset_root(output.lesions),
-            settings=config["synthetic"],
-            murad_code=murad_code("synthesize_mura.py"),
-        threads: 2
-        resources:
-            mem_mb=DECODING_MEM_MB,
-        group:
-            "prepare"
-        conda:
-            "../../envs/murad.yaml"
         log:
             "results/logs/synthesize_mura.log",
         benchmark:
             "results/benchmarks/synthesize_mura.tsv"
+        group:
+            "prepare"
+        conda:
+            "../../envs/murad.yaml"
+        threads: 2
+        resources:
+            mem_mb=DECODING_MEM_MB,
+        params:
+            root=lambda wildcards, output: dataset_root(output.lesions),
+            settings=config["synthetic"],
+            murad_code=murad_code("synthesize_mura.py"),
         script:
             "../scripts/synthesize_mura.py"

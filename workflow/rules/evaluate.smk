@@ -7,19 +7,19 @@ rule predict:
         unpack(prediction_inputs),
     output:
         valid="results/predictions/{model}/images.csv",
-    params:
-        batch_size=lambda wildcards: 2 * model_settings(wildcards.model)["batch_size"],
-        murad_code=murad_code("predict.py"),
+    log:
+        "results/logs/predict/{model}.log",
+    retries: GPU_RETRIES
+    conda:
+        "../../envs/murad.yaml"
     threads: config["evaluation"]["threads"]
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: EVALUATION_MEM_MB * attempt,
         runtime=lambda wildcards, attempt: EVALUATION_RUNTIME * attempt,
-    retries: GPU_RETRIES
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/predict/{model}.log",
+    params:
+        batch_size=lambda wildcards: 2 * model_settings(wildcards.model)["batch_size"],
+        murad_code=murad_code("predict.py"),
     script:
         "../scripts/predict.py"
 
@@ -31,16 +31,16 @@ rule aggregate_studies:
     output:
         valid="results/predictions/{model}/studies.csv",
         tune="results/predictions/{model}/tune_studies.csv",
-    params:
-        how=config["evaluation"]["aggregation"],
-        threshold=config["evaluation"]["threshold"],
-        murad_code=murad_code("aggregate_studies.py"),
+    log:
+        "results/logs/aggregate_studies/{model}.log",
     group:
         "evaluate_{model}"
     conda:
         "../../envs/murad.yaml"
-    log:
-        "results/logs/aggregate_studies/{model}.log",
+    params:
+        how=config["evaluation"]["aggregation"],
+        threshold=config["evaluation"]["threshold"],
+        murad_code=murad_code("aggregate_studies.py"),
     script:
         "../scripts/aggregate_studies.py"
 
@@ -50,17 +50,17 @@ rule metrics:
         studies=lambda wildcards: valid_studies(wildcards.name),
     output:
         "results/metrics/{name}.csv",
+    log:
+        "results/logs/metrics/{name}.log",
+    group:
+        metrics_group
+    conda:
+        "../../envs/murad.yaml"
     params:
         threshold=config["evaluation"]["threshold"],
         repetitions=config["evaluation"]["bootstrap"],
         seed=config["evaluation"]["seed"],
         murad_code=murad_code("metrics.py"),
-    group:
-        metrics_group
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/metrics/{name}.log",
     script:
         "../scripts/metrics.py"
 
@@ -71,19 +71,21 @@ rule ensembles:
         valid=expand("results/predictions/{model}/studies.csv", model=MODELS),
     output:
         members="results/ensembles/members.csv",
-        members_html=report("results/ensembles/members.html", caption="../report/ensembles.rst", category="4. Ensembles"),
+        members_html=report(
+            "results/ensembles/members.html", caption="../report/ensembles.rst", category="4. Ensembles"
+        ),
         studies=[f"results/ensembles/{name}/studies.csv" for name in ENSEMBLES],
+    log:
+        "results/logs/ensembles.log",
+    group:
+        "summary"
+    conda:
+        "../../envs/murad.yaml"
     params:
         models=MODELS,
         names=ENSEMBLES,
         top_k=ENSEMBLE_TOP_K,
         threshold=config["evaluation"]["threshold"],
         murad_code=murad_code("ensembles.py"),
-    group:
-        "summary"
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/ensembles.log",
     script:
         "../scripts/ensembles.py"

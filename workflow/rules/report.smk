@@ -12,24 +12,28 @@ rule tables:
     output:
         **{
             f"table{n}_{ext}": (
-                report(f"results/tables/table{n}.{ext}", caption=f"../report/table{n}.rst",
-                       category="1. Data" if n == 2 else "2. Tables", labels={"table": f"Table {n}"})
+                report(
+                    f"results/tables/table{n}.{ext}",
+                    caption=f"../report/table{n}.rst",
+                    category="1. Data" if n == 2 else "2. Tables",
+                    labels={"table": f"Table {n}"},
+                )
                 if ext == "html"
                 else f"results/tables/table{n}.{ext}"
             )
             for n in TABLES
             for ext in TABLE_FORMATS
         },
-    params:
-        models=MODELS,
-        evaluated=EVALUATED,
-        murad_code=murad_code("tables.py"),
+    log:
+        "results/logs/tables.log",
     group:
         "summary"
     conda:
         "../../envs/murad.yaml"
-    log:
-        "results/logs/tables.log",
+    params:
+        models=MODELS,
+        evaluated=EVALUATED,
+        murad_code=murad_code("tables.py"),
     script:
         "../scripts/tables.py"
 
@@ -51,6 +55,12 @@ rule figures:
             for name in FIGURES
             for ext in FIGURE_FORMATS
         },
+    log:
+        "results/logs/figures.log",
+    group:
+        "summary"
+    conda:
+        "../../envs/murad.yaml"
     params:
         models=MODELS,
         evaluated=EVALUATED,
@@ -58,12 +68,6 @@ rule figures:
         palette=config["report"]["palette"],
         dpi=config["report"]["dpi"],
         murad_code=murad_code("figures.py"),
-    group:
-        "summary"
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/figures.log",
     script:
         "../scripts/figures.py"
 
@@ -75,15 +79,15 @@ rule environment:
         table="results/report/environment.csv",
         html=report("results/report/environment.html", caption="../report/environment.rst", category="6. Environment"),
         config=report("results/report/config.yaml", caption="../report/config.rst", category="6. Environment"),
-    params:
-        models=MODELS,
-        config=config,
-        murad_code=murad_code("environment.py"),
+    log:
+        "results/logs/environment.log",
     group:
         "summary"
     conda:
         "../../envs/murad.yaml"
-    log:
-        "results/logs/environment.log",
+    params:
+        models=MODELS,
+        config=config,
+        murad_code=murad_code("environment.py"),
     script:
         "../scripts/environment.py"

@@ -8,20 +8,20 @@ rule verify_split:
         table2="results/split/table2.csv",
         verification="results/split/verification.json",
         images="results/split/mura_images.csv",
+    log:
+        "results/logs/verify_split.log",
+    group:
+        "prepare"
+    conda:
+        "../../envs/murad.yaml"
+    threads: 2
+    resources:
+        mem_mb=DECODING_MEM_MB,
     params:
         root=lambda wildcards, input: dataset_root(input.train_images),
         source=config["dataset"]["source"],
         check_files=config["split"]["check_files"],
         murad_code=murad_code("verify_split.py"),
-    threads: 2
-    resources:
-        mem_mb=DECODING_MEM_MB,
-    group:
-        "prepare"
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/verify_split.log",
     script:
         "../scripts/verify_split.py"
 
@@ -31,16 +31,16 @@ rule tuning_split:
         images="results/split/mura_images.csv",
     output:
         **SPLIT_TABLES,
+    log:
+        "results/logs/tuning_split.log",
+    group:
+        "prepare"
+    conda:
+        "../../envs/murad.yaml"
     params:
         tune_on=config["split"]["tune_on"],
         fraction=config["split"]["tune_fraction"],
         seed=config["split"]["seed"],
         murad_code=murad_code("tuning_split.py"),
-    group:
-        "prepare"
-    conda:
-        "../../envs/murad.yaml"
-    log:
-        "results/logs/tuning_split.log",
     script:
         "../scripts/tuning_split.py"

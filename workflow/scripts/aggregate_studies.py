@@ -6,6 +6,11 @@ from murad.jobs import aggregate
 from murad.workflow import run_job
 
 splits = ("valid", "tune")
-run_job(snakemake, aggregate, images_csvs={s: snakemake.input[s] for s in splits},
-        studies_csvs={s: snakemake.output[s] for s in splits}, how=snakemake.params.how,
-        threshold=snakemake.params.threshold)
+run_job(
+    snakemake,
+    aggregate,
+    images_csvs={s: snakemake.input[s] for s in splits},
+    studies_csvs={s: snakemake.output[s] for s in splits},
+    how=snakemake.params.how,
+    threshold=snakemake.params.threshold,
+)

@@ -5,5 +5,12 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import cache_images
 from murad.workflow import run_job
 
-run_job(snakemake, cache_images, table_csvs=dict(snakemake.input.items()), root=snakemake.params.root,
-        size=int(snakemake.wildcards.size), out_paths=dict(snakemake.output.items()), workers=snakemake.threads)
+run_job(
+    snakemake,
+    cache_images,
+    table_csvs=dict(snakemake.input.items()),
+    root=snakemake.params.root,
+    size=int(snakemake.wildcards.size),
+    out_paths=dict(snakemake.output.items()),
+    workers=snakemake.threads,
+)

@@ -5,8 +5,18 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import cam
 from murad.workflow import run_job
 
-run_job(snakemake, cam, model_path=snakemake.input.model, table_csv=snakemake.input.valid_table,
-        cache_path=snakemake.input.valid_cache, root=snakemake.params.root,
-        lesions_csv=snakemake.input.get("lesions"), scores_csv=snakemake.output.scores,
-        figure_png=snakemake.output.figure, overlays_dir=snakemake.output.overlays,
-        settings=dict(snakemake.params.settings), style=dict(snakemake.params.style), threads=snakemake.threads)
+run_job(
+    snakemake,
+    cam,
+    model_path=snakemake.input.model,
+    table_csv=snakemake.input.valid_table,
+    cache_path=snakemake.input.valid_cache,
+    root=snakemake.params.root,
+    lesions_csv=snakemake.input.get("lesions"),
+    scores_csv=snakemake.output.scores,
+    figure_png=snakemake.output.figure,
+    overlays_dir=snakemake.output.overlays,
+    settings=dict(snakemake.params.settings),
+    style=dict(snakemake.params.style),
+    threads=snakemake.threads,
+)

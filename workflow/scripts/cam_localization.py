@@ -5,8 +5,16 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import cam_localization
 from murad.workflow import run_job
 
-run_job(snakemake, cam_localization,
-        scores_csvs=dict(zip(snakemake.params.models, snakemake.input.scores, strict=True)),
-        scored=snakemake.params.scored, tolerance=snakemake.params.tolerance, out_csv=snakemake.output.table,
-        out_md=snakemake.output.markdown, out_html=snakemake.output.html, figure_png=snakemake.output.png, figure_svg=snakemake.output.svg,
-        style=dict(snakemake.params.style))
+run_job(
+    snakemake,
+    cam_localization,
+    scores_csvs=dict(zip(snakemake.params.models, snakemake.input.scores, strict=True)),
+    scored=snakemake.params.scored,
+    tolerance=snakemake.params.tolerance,
+    out_csv=snakemake.output.table,
+    out_md=snakemake.output.markdown,
+    out_html=snakemake.output.html,
+    figure_png=snakemake.output.png,
+    figure_svg=snakemake.output.svg,
+    style=dict(snakemake.params.style),
+)

@@ -5,5 +5,12 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import environment
 from murad.workflow import run_job
 
-run_job(snakemake, environment, meta_jsons=dict(zip(snakemake.params.models, snakemake.input.meta, strict=True)),
-        config=snakemake.params.config, table_csv=snakemake.output.table, table_html=snakemake.output.html, config_yaml=snakemake.output.config)
+run_job(
+    snakemake,
+    environment,
+    meta_jsons=dict(zip(snakemake.params.models, snakemake.input.meta, strict=True)),
+    config=snakemake.params.config,
+    table_csv=snakemake.output.table,
+    table_html=snakemake.output.html,
+    config_yaml=snakemake.output.config,
+)

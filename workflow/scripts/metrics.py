@@ -5,5 +5,12 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import metrics
 from murad.workflow import run_job
 
-run_job(snakemake, metrics, studies_csv=snakemake.input.studies, out_csv=snakemake.output[0],
-        threshold=snakemake.params.threshold, repetitions=snakemake.params.repetitions, seed=snakemake.params.seed)
+run_job(
+    snakemake,
+    metrics,
+    studies_csv=snakemake.input.studies,
+    out_csv=snakemake.output[0],
+    threshold=snakemake.params.threshold,
+    repetitions=snakemake.params.repetitions,
+    seed=snakemake.params.seed,
+)

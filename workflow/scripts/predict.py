@@ -5,6 +5,13 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import predict
 from murad.workflow import run_job
 
-run_job(snakemake, predict, model_path=snakemake.input.model, table_csv=snakemake.input.valid_table,
-        cache_path=snakemake.input.valid_cache, out_csv=snakemake.output.valid, batch_size=snakemake.params.batch_size,
-        threads=snakemake.threads)
+run_job(
+    snakemake,
+    predict,
+    model_path=snakemake.input.model,
+    table_csv=snakemake.input.valid_table,
+    cache_path=snakemake.input.valid_cache,
+    out_csv=snakemake.output.valid,
+    batch_size=snakemake.params.batch_size,
+    threads=snakemake.threads,
+)

@@ -5,5 +5,10 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import synthesize
 from murad.workflow import run_job
 
-run_job(snakemake, synthesize, root=snakemake.params.root, settings=dict(snakemake.params.settings),
-        workers=snakemake.threads)
+run_job(
+    snakemake,
+    synthesize,
+    root=snakemake.params.root,
+    settings=dict(snakemake.params.settings),
+    workers=snakemake.threads,
+)

@@ -7,8 +7,12 @@ from pathlib import Path
 from murad.tables import write_tables
 from murad.workflow import run_job
 
-run_job(snakemake, write_tables, split_table2_csv=snakemake.input.split_table2,
-        metrics_csvs=dict(zip(snakemake.params.evaluated, snakemake.input.metrics, strict=True)),
-        meta_jsons=dict(zip(snakemake.params.models, snakemake.input.meta, strict=True)),
-        members_csv=snakemake.input.members[0] if snakemake.input.members else None,
-        out_dir=str(Path(snakemake.output.table2_csv).parent))
+run_job(
+    snakemake,
+    write_tables,
+    split_table2_csv=snakemake.input.split_table2,
+    metrics_csvs=dict(zip(snakemake.params.evaluated, snakemake.input.metrics, strict=True)),
+    meta_jsons=dict(zip(snakemake.params.models, snakemake.input.meta, strict=True)),
+    members_csv=snakemake.input.members[0] if snakemake.input.members else None,
+    out_dir=str(Path(snakemake.output.table2_csv).parent),
+)

@@ -5,6 +5,12 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import split
 from murad.workflow import run_job
 
-run_job(snakemake, split, images_csv=snakemake.input.images, fraction=snakemake.params.fraction,
-        seed=snakemake.params.seed, tune_on=snakemake.params.tune_on,
-        outputs={name: snakemake.output[name] for name in ("train", "tune", "valid")})
+run_job(
+    snakemake,
+    split,
+    images_csv=snakemake.input.images,
+    fraction=snakemake.params.fraction,
+    seed=snakemake.params.seed,
+    tune_on=snakemake.params.tune_on,
+    outputs={name: snakemake.output[name] for name in ("train", "tune", "valid")},
+)

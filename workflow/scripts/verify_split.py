@@ -5,7 +5,14 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from murad.jobs import verify
 from murad.workflow import run_job
 
-run_job(snakemake, verify, root=snakemake.params.root, source=snakemake.params.source,
-        check_files=snakemake.params.check_files, table2_csv=snakemake.output.table2,
-        verification_json=snakemake.output.verification, images_csv=snakemake.output.images,
-        workers=snakemake.threads)
+run_job(
+    snakemake,
+    verify,
+    root=snakemake.params.root,
+    source=snakemake.params.source,
+    check_files=snakemake.params.check_files,
+    table2_csv=snakemake.output.table2,
+    verification_json=snakemake.output.verification,
+    images_csv=snakemake.output.images,
+    workers=snakemake.threads,
+)
