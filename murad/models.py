@@ -1,20 +1,22 @@
 """The model registry: torchvision classification models with one abnormality logit.
 
 The paper's 18 architectures are listed in :data:`PAPER_MODELS`; any other torchvision classification model can be
-named too. Each :class:`ModelSpec` records where the class activation map comes from (``cam_layer``: the module whose
-output is the last convolutional feature map) and the classifier head (``head``), and whether the head is global
-average pooling followed by one linear layer (so the paper's CAM applies exactly) or not (VGG: Grad-CAM).
+named too. Each :class:`ModelSpec` records a model's quirks, decided here once: the classifier head (``head``), whether
+it is global average pooling followed by one linear layer (so the paper's CAM applies exactly) or not (VGG: Grad-CAM),
+and the layer whose output the class activation map is computed on (``cam_layer``). :func:`training_logits` reads a
+training output (inception_v3's auxiliary head).
 """
 
 from __future__ import annotations
 
-import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
+from torchvision.models.inception import InceptionOutputs
 
 from .torchvision_catalog import is_classification_model, weights_file
 
@@ -47,10 +49,9 @@ INCEPTION_AUX_MIN_SIZE = 299
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str
-    cam_layer: str  # module whose output is the last convolutional feature map
     head: str  # the linear layer that gives the logit
     gap_linear: bool  # head is global average pooling -> one linear layer (the paper's CAM is exact)
+    cam_layer: str  # the module whose output the class activation map is computed on
     cam_relu: bool = False  # the forward applies a ReLU to cam_layer's output before pooling (DenseNet)
 
 
@@ -58,37 +59,50 @@ class WeightsMissingError(FileNotFoundError):
     """ImageNet weights requested but not staged in the torch-hub folder."""
 
 
-def _family(name: str) -> str:
-    for family in ("vgg", "densenet", "inception", "mobilenet", "resnext", "resnet"):
-        if name.startswith(family):
-            return family
-    return "other"
+def _vgg_last_relu(name: str) -> str:
+    """VGG's last convolutional ReLU in ``features`` (before the final max-pool: a 2x finer map than the pooled one,
+    the layer the Grad-CAM paper uses), counted from torchvision's layer configuration."""
+    config = torchvision.models.vgg.cfgs[{"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}[name[:5]]]
+    per_conv = 3 if name.endswith("_bn") else 2  # conv, (batch norm,) ReLU
+    modules = sum(1 if v == "M" else per_conv for v in config)
+    return f"features.{modules - 2}"
 
 
 def model_spec(name: str) -> ModelSpec:
-    family = _family(name)
-    if family == "vgg":
-        return ModelSpec(name, family, cam_layer="features", head="classifier.6", gap_linear=False)
-    if family == "densenet":
-        return ModelSpec(name, family, cam_layer="features", head="classifier", gap_linear=True, cam_relu=True)
-    if family == "inception":
-        return ModelSpec(name, family, cam_layer="Mixed_7c", head="fc", gap_linear=True)
-    if family == "mobilenet":
-        return ModelSpec(name, family, cam_layer="features", head="classifier.1", gap_linear=True)
-    if family in ("resnet", "resnext"):
-        return ModelSpec(name, family, cam_layer="layer4", head="fc", gap_linear=True)
+    if name.startswith("vgg"):
+        return ModelSpec(name, head="classifier.6", gap_linear=False, cam_layer=_vgg_last_relu(name))
+    if name.startswith("densenet"):
+        return ModelSpec(name, head="classifier", gap_linear=True, cam_layer="features", cam_relu=True)
+    if name == "inception_v3":
+        return ModelSpec(name, head="fc", gap_linear=True, cam_layer="Mixed_7c")
+    if name.startswith("mobilenet_v2"):
+        return ModelSpec(name, head="classifier.1", gap_linear=True, cam_layer="features")
+    if name.startswith(("resnet", "resnext", "wide_resnet")):
+        return ModelSpec(name, head="fc", gap_linear=True, cam_layer="layer4")
     return _generic_spec(name)
 
 
 def _generic_spec(name: str) -> ModelSpec:
-    """Any other torchvision classifier: the last linear layer is the head, the last conv block the CAM layer."""
+    """Any other torchvision classifier: the last linear layer is the head; the map comes from the last top-level
+    block with convolutions (from the module before its final max-pool, if it ends in one), by Grad-CAM."""
     model = _construct(name, aux_logits=False)
     linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not linear:
         raise ValueError(f"model {name}: no linear classifier head found")
-    top = convs[-1].split(".")[0] if convs else ""
-    return ModelSpec(name, "other", cam_layer=top, head=linear[-1], gap_linear=False)
+    layer = convs[-1].split(".")[0] if convs else ""
+    block = model.get_submodule(layer)
+    if isinstance(block, nn.Sequential) and len(block) > 1 and isinstance(block[-1], nn.MaxPool2d):
+        layer = f"{layer}.{len(block) - 2}"
+    return ModelSpec(name, head=linear[-1], gap_linear=False, cam_layer=layer)
+
+
+def training_logits(output) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A model's training output as (logits, auxiliary logits or None): inception_v3 in training mode with its
+    auxiliary head (kept at >= 299 px) returns both."""
+    if isinstance(output, InceptionOutputs):
+        return output.logits, output.aux_logits
+    return output, None
 
 
 def check_model_name(name: str) -> None:
@@ -96,10 +110,10 @@ def check_model_name(name: str) -> None:
         raise ValueError(f"model {name!r} is not a torchvision classification model")
 
 
-def _construct(name: str, aux_logits: bool, transform_input: bool = False) -> nn.Module:
+def _construct(name: str, aux_logits: bool) -> nn.Module:
     kwargs: dict = {"weights": None}
     if name == "inception_v3":
-        kwargs.update(aux_logits=aux_logits, transform_input=transform_input, init_weights=True)
+        kwargs.update(aux_logits=aux_logits, transform_input=False, init_weights=True)
     return torchvision.models.get_model(name, **kwargs)
 
 
@@ -110,25 +124,28 @@ def stage_weights(name: str, hub_dir: str | Path) -> Path:
     return weights_file(name, hub_dir)
 
 
-# Old DenseNet checkpoints name layers 'norm.1'; torchvision renames them the same way when it loads them.
-_DENSENET_LEGACY_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
-)
+@contextmanager
+def _hub_dir(hub_dir: str | Path):
+    """torch hub's folder set to ``hub_dir`` for the block (where torchvision's weights API looks for weights)."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(str(hub_dir))
+    try:
+        yield
+    finally:
+        torch.hub.set_dir(previous)
 
 
-def _load_imagenet(model: nn.Module, name: str, hub_dir: str | Path) -> None:
+def _construct_imagenet(name: str, hub_dir: str | Path) -> nn.Module:
+    """``name`` with its ImageNet weights, loaded by torchvision itself (with its renaming of old DenseNet keys)
+    from the staged file; never a download."""
     path = weights_file(name, hub_dir)
     if not path.is_file():
         raise WeightsMissingError(
             f"ImageNet weights for {name} not found: {path}; stage them on a machine with internet with "
             f"`snakemake --cores 1 stage_weights` (or `murad stage-weights {name} --hub-dir {hub_dir}`)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    renamed = {}
-    for key, value in state.items():
-        match = _DENSENET_LEGACY_KEY.match(key)
-        renamed[match.group(1) + match.group(2) if match else key] = value
-    model.load_state_dict(renamed)
+    with _hub_dir(hub_dir):
+        return torchvision.models.get_model(name, weights="DEFAULT")
 
 
 def _replace(model: nn.Module, dotted: str, module: nn.Module) -> None:
@@ -152,9 +169,10 @@ def build_model(
         raise ValueError(f"model {name} needs images of at least {MIN_IMAGE_SIZE[name]} px, got {image_size}")
     imagenet = weights == "imagenet"
     # Built with the 1000-class head so ImageNet weights load as published; the head is replaced below.
-    model = _construct(name, aux_logits=imagenet or image_size >= INCEPTION_AUX_MIN_SIZE, transform_input=imagenet)
     if imagenet:
-        _load_imagenet(model, name, hub_dir or torch.hub.get_dir())
+        model = _construct_imagenet(name, hub_dir or torch.hub.get_dir())
+    else:
+        model = _construct(name, aux_logits=image_size >= INCEPTION_AUX_MIN_SIZE)
     spec = model_spec(name)
     head = model.get_submodule(spec.head)
     _replace(model, spec.head, nn.Linear(head.in_features, 1))

@@ -38,7 +38,8 @@ def test_every_paper_model_gives_one_logit_and_records_its_cam_layer_and_head(na
         logits = model(torch.randn(2, 3, 128, 128))
     hook.remove()
     assert logits.shape == (2, 1)
-    side = 2 if name == "inception_v3" else 4  # CAM resolution: input / 32 (inception's stem crops more)
+    # CAM resolution: input / 32 (inception's stem crops more); VGG's Grad-CAM layer is before the last max-pool
+    side = 2 if name == "inception_v3" else 8 if name.startswith("vgg") else 4
     assert features["out"].shape[-2:] == (side, side)
     assert spec.gap_linear == (not name.startswith("vgg"))
 
@@ -56,7 +57,7 @@ def test_any_other_torchvision_classifier_can_be_named():
     model = build_model("resnet18", "none", image_size=64)
     assert model.fc.out_features == 1
     spec = model_spec("efficientnet_b0")
-    assert (spec.family, spec.head, spec.gap_linear) == ("other", "classifier.1", False)
+    assert (spec.head, spec.gap_linear, spec.cam_layer) == ("classifier.1", False, "features")
     assert build_model("efficientnet_b0", "none", image_size=64).classifier[1].out_features == 1
     with pytest.raises(ValueError, match="no linear classifier head"):
         build_model("squeezenet1_1")
