@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import jobs, slurm_profile
-from .workflow import run_logged
+from .job_runner import run_logged
 
 
 def main(argv: list[str] | None = None) -> None:

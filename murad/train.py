@@ -1,9 +1,10 @@
-"""Training one model with the paper's recipe: one flat loop, resumable, reproducible.
+"""Training one model with the paper's recipe, resumable and reproducible, as torchvision's reference reads.
 
 Adam (default betas), learning rate / 10 when the tuning loss plateaus, random flips and rotations, the
-checkpoint with the lowest tuning loss kept. A resume checkpoint (model, optimizer, scheduler, RNG states, position
-in the epoch) is written atomically after every epoch and when SIGTERM arrives (what SLURM sends at walltime or
-preemption); running the same job again continues from it.
+epoch with the lowest tuning loss kept. :func:`train_model` is a short epoch loop over :func:`train_one_epoch` (batches
+of :func:`train_step`) and :func:`evaluate` (the tuning split). Its :class:`TrainingState` (model, optimizer,
+scheduler, RNG states, position in the epoch, history, best epoch) is saved atomically after every epoch and when
+SIGTERM arrives (what SLURM sends at walltime or preemption); running the same job again continues from it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import hashlib
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,9 @@ import torchvision
 
 from .data import BatchAugmenter, batches, epoch_order, take
 from .errors import Preempted
-from .io import write_csv, write_json
+from .io import staged_outputs, write_csv, write_json
 from .metrics import aggregate_studies, point_metrics
-from .models import build_model, count_parameters, model_spec
+from .models import build_model, count_parameters, training_logits
 from .provenance import git_commit
 
 log = logging.getLogger("murad")
@@ -89,12 +90,6 @@ def _fingerprint(model_name: str, settings: TrainSettings, *tables: pd.DataFrame
     return digest.hexdigest()
 
 
-def _atomic_save(obj, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(obj, partial)
-    os.replace(partial, path)
-
-
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return (
@@ -102,8 +97,200 @@ def _duration(seconds: float) -> str:
     )
 
 
+def _cpu_copy(state_dict: dict) -> OrderedDict:
+    """A state dict's tensors copied to the CPU, keeping its module versions (``_metadata``: mnasnet needs them)."""
+    copied = OrderedDict((key, value.detach().to("cpu", copy=True)) for key, value in state_dict.items())
+    copied._metadata = getattr(state_dict, "_metadata", None)
+    return copied
+
+
 def choose_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+@dataclass(frozen=True)
+class TrainingOutputs:
+    """The files a training job writes, and its resume checkpoint (kept only while the job is unfinished)."""
+
+    model: Path
+    history: Path
+    meta: Path
+    tune_predictions: Path
+    checkpoint: Path
+
+    @classmethod
+    def in_folder(cls, folder: str | Path) -> TrainingOutputs:
+        """The workflow's file names in one folder (``results/models/<model>/``)."""
+        folder = Path(folder)
+        names = ("model.pt", "history.csv", "meta.json", "tune_predictions.csv", "checkpoint.pt")
+        return cls(*(folder / name for name in names))
+
+
+@dataclass
+class EpochProgress:
+    """How far the current epoch got: batches done, their summed loss, images and seconds."""
+
+    batch: int = 0
+    loss_sum: float = 0.0
+    images: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class TrainingState:
+    """Everything a training job needs to continue where it stopped; it saves and restores itself.
+
+    ``epoch`` counts finished epochs; ``progress`` is the current one's (non-zero only when SIGTERM stopped it);
+    ``best`` holds the lowest tuning loss so far, its epoch, tuning-split probabilities and model weights.
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    augmenter: BatchAugmenter
+    fingerprint: str
+    epoch: int = 0
+    progress: EpochProgress = field(default_factory=EpochProgress)
+    history: list[dict] = field(default_factory=list)
+    best: dict = field(default_factory=lambda: {"loss": math.inf, "epoch": 0})
+
+    def save(self, path: Path) -> None:
+        device = self.augmenter.device
+        with staged_outputs(path) as (staged,):
+            torch.save(
+                {
+                    "fingerprint": self.fingerprint,
+                    "epoch": self.epoch,
+                    "progress": asdict(self.progress),
+                    "history": self.history,
+                    "best": self.best,
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "augment_rng": self.augmenter.state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+                },
+                staged,
+            )
+
+    def restore(self, path: Path) -> bool:
+        """Continue from the checkpoint at ``path`` if it was written for the same settings and data."""
+        if not path.exists():
+            return False
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if saved.get("fingerprint") != self.fingerprint:
+            log.info("checkpoint %s is from other settings or data; starting afresh", path)
+            return False
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.augmenter.restore(saved["augment_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] is not None and self.augmenter.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"])
+        self.epoch, self.progress = saved["epoch"], EpochProgress(**saved["progress"])
+        self.history, self.best = saved["history"], saved["best"]
+        return True
+
+    def end_epoch(self, row: dict, tune_probs: np.ndarray) -> None:
+        """Record a finished epoch; keep the model if its tuning loss is the lowest so far."""
+        self.history.append(row)
+        if row["tune_loss"] < self.best["loss"]:
+            self.best = {
+                "loss": row["tune_loss"],
+                "epoch": row["epoch"],
+                "tune_probs": torch.from_numpy(tune_probs),
+                "weights": _cpu_copy(self.model.state_dict()),
+            }
+        self.epoch, self.progress = row["epoch"], EpochProgress()
+
+
+class StopRequest:
+    """Whether SIGTERM arrived (what SLURM sends at walltime or preemption) while the block ran."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGTERM, self._request)
+        return self
+
+    def _request(self, *_) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def train_step(
+    model, optimizer, images: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, aux_loss_weight: float
+) -> torch.Tensor:
+    """One optimisation step on one augmented batch: weighted BCE on the logit (plus the auxiliary head's, weighted,
+    where the model has one); returns the loss."""
+    with _autocast(images.device):
+        logits, aux_logits = training_logits(model(images))
+        loss = F.binary_cross_entropy_with_logits(logits.float().squeeze(1), target, weight)
+        if aux_logits is not None:
+            aux_loss = F.binary_cross_entropy_with_logits(aux_logits.float().squeeze(1), target, weight)
+            loss = loss + aux_loss_weight * aux_loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _prefetched(pool: ThreadPoolExecutor, cache: np.ndarray, plan: list[np.ndarray], pin: bool):
+    """(index, uint8 batch) for each batch of ``plan``, read two batches ahead on ``pool``."""
+    pending = [pool.submit(take, cache, index, pin) for index in plan[:2]]
+    for number, index in enumerate(plan):
+        batch = pending.pop(0).result()
+        if number + 2 < len(plan):
+            pending.append(pool.submit(take, cache, plan[number + 2], pin))
+        yield index, batch
+
+
+def train_one_epoch(
+    state: TrainingState,
+    plan: list[np.ndarray],
+    cache: np.ndarray,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    settings: TrainSettings,
+    pool: ThreadPoolExecutor,
+    stop: StopRequest,
+    label: str,
+) -> None:
+    """Train on the epoch's batches ``plan`` from ``state.progress.batch`` on, adding to ``state.progress``; returns
+    early, after the current batch, when a stop is requested."""
+    model, device, progress = state.model, state.augmenter.device, state.progress
+    model.train()
+    started = time.perf_counter()
+    on_terminal = sys.stderr.isatty()  # a live batch counter on a terminal only; logs get one line per epoch
+    for index, batch in _prefetched(pool, cache, plan[progress.batch :], pin=device.type == "cuda"):
+        images = state.augmenter.augment(batch).contiguous(memory_format=torch.channels_last)
+        loss = train_step(
+            model,
+            state.optimizer,
+            images,
+            labels[index].to(device),
+            weights[index].to(device),
+            settings.aux_loss_weight,
+        )
+        progress.batch += 1
+        progress.loss_sum += loss.item() * len(index)
+        progress.images += len(index)
+        if on_terminal:
+            print(f"\r{label} batch {progress.batch}/{len(plan)}", end="", file=sys.stderr, flush=True)
+        if stop.requested:
+            break
+    if on_terminal:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    progress.seconds += time.perf_counter() - started
 
 
 @torch.no_grad()
@@ -111,14 +298,21 @@ def predict(model, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int
     """Image probabilities for every row of ``cache`` (eval mode, no augmentation)."""
     model.eval()
     device = augmenter.device
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     out = []
     for index in batches(np.arange(len(cache)), batch_size, drop_last=False):
         images = augmenter.normalise(take(cache, index, pin=device.type == "cuda"))
         images = images.contiguous(memory_format=torch.channels_last)
-        with amp:
+        with _autocast(device):
             out.append(torch.sigmoid(model(images).float().squeeze(1)).cpu())
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+
+
+def evaluate(model, table: pd.DataFrame, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int):
+    """The tuning split's image probabilities, their BCE loss and study-level kappa."""
+    probs = predict(model, cache, augmenter, batch_size)
+    target = torch.tensor(table["label"].to_numpy(), dtype=torch.float32)
+    loss = float(F.binary_cross_entropy(torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7).float(), target))
+    return probs, loss, study_kappa(table, probs)
 
 
 def train_model(
@@ -128,15 +322,13 @@ def train_model(
     train_cache: np.ndarray,
     tune_table: pd.DataFrame,
     tune_cache: np.ndarray,
-    out_dir: str | Path,
+    outputs: TrainingOutputs,
     hub_dir: str | Path | None = None,
     threads: int = 1,
 ) -> dict:
-    """Train ``model_name``; write ``model.pt``, ``history.csv``, ``meta.json`` and ``tune_predictions.csv`` (the
-    chosen epoch's tuning-split image probabilities, so no later job has to predict the tuning split again)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path, best_path = out_dir / "checkpoint.pt", out_dir / "best.pt"
+    """Train ``model_name`` and write ``outputs`` (the chosen epoch's model, the history, meta data, and its
+    tuning-split image probabilities, so that no later job predicts the tuning split again); resumes from
+    ``outputs.checkpoint`` when it is there."""
     device = choose_device()
     torch.set_num_threads(max(1, threads))
     if device.type == "cuda":
@@ -149,177 +341,103 @@ def train_model(
         optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience
     )
     augmenter = BatchAugmenter(device, settings.rotation, settings.hflip, settings.seed)
+    state = TrainingState(
+        model, optimizer, scheduler, augmenter, _fingerprint(model_name, settings, train_table, tune_table)
+    )
+    if state.restore(outputs.checkpoint):
+        log.info(
+            "resuming %s from its checkpoint: epoch %d, batch %d", model_name, state.epoch + 1, state.progress.batch
+        )
     labels = torch.tensor(train_table["label"].to_numpy(), dtype=torch.float32)
     weights = torch.from_numpy(loss_weights(train_table, train_table, settings.weighted_loss))
-    fingerprint = _fingerprint(model_name, settings, train_table, tune_table)
-
-    start_epoch, start_batch, history = 0, 0, []
-    best = {"loss": math.inf, "epoch": 0}
-    partial = {"loss_sum": 0.0, "images": 0, "seconds": 0.0}
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state["fingerprint"] == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            augmenter.restore(state["augment_rng"])
-            torch.set_rng_state(state["torch_rng"])
-            if device.type == "cuda" and state.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(state["cuda_rng"])
-            start_epoch, start_batch = state["epoch"], state["batch"]
-            history, best, partial = state["history"], state["best"], state["partial"]
-            log.info("resuming %s from its checkpoint: epoch %d, batch %d", model_name, start_epoch + 1, start_batch)
-        else:
-            log.info("checkpoint %s is from other settings or data; starting afresh", checkpoint_path)
-    elif best_path.exists():
-        best_path.unlink()
-
-    def save_checkpoint(epoch: int, batch: int) -> None:
-        _atomic_save(
-            {
-                "fingerprint": fingerprint,
-                "epoch": epoch,
-                "batch": batch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "augment_rng": augmenter.state(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-                "history": history,
-                "best": best,
-                "partial": partial,
-            },
-            checkpoint_path,
-        )
-
-    stop = {"requested": False}
-    previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
-    aux = model_name == "inception_v3" and getattr(model, "aux_logits", False)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    n_params = count_parameters(model)
-    progress = sys.stderr.isatty()
     log.info(
         "training %s (%.1f M parameters) on %s: %d train images, %d tune images, %s",
         model_name,
-        n_params / 1e6,
+        count_parameters(model) / 1e6,
         device,
         len(train_table),
         len(tune_table),
         asdict(settings),
     )
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, 4))) as loader:
-            for epoch in range(start_epoch, settings.epochs):
-                model.train()
-                order = epoch_order(len(train_table), settings.seed, epoch)[: settings.images_per_epoch]
-                plan = batches(order, settings.batch_size, drop_last=True)
-                lr = optimizer.param_groups[0]["lr"]
-                started = time.perf_counter()
-                pending = [
-                    loader.submit(take, train_cache, index, device.type == "cuda")
-                    for index in plan[start_batch : start_batch + 2]
-                ]
-                for number in range(start_batch, len(plan)):
-                    index = plan[number]
-                    raw = pending.pop(0).result()
-                    if number + 2 < len(plan):
-                        pending.append(loader.submit(take, train_cache, plan[number + 2], device.type == "cuda"))
-                    images = augmenter.augment(raw).contiguous(memory_format=torch.channels_last)
-                    target = labels[index].to(device)
-                    weight = weights[index].to(device)
-                    with amp:
-                        output = model(images)
-                        if aux:
-                            output, aux_output = output.logits, output.aux_logits
-                        loss = F.binary_cross_entropy_with_logits(output.float().squeeze(1), target, weight)
-                        if aux:
-                            loss = loss + settings.aux_loss_weight * F.binary_cross_entropy_with_logits(
-                                aux_output.float().squeeze(1), target, weight
-                            )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    partial["loss_sum"] += loss.item() * len(index)
-                    partial["images"] += len(index)
-                    if progress:  # a live batch counter on a terminal only; logs get one line per epoch
-                        print(
-                            f"\r{model_name} epoch {epoch + 1}/{settings.epochs} batch {number + 1}/{len(plan)}",
-                            end="",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    if stop["requested"]:
-                        partial["seconds"] += time.perf_counter() - started
-                        save_checkpoint(epoch, number + 1)
-                        raise Preempted(f"SIGTERM during epoch {epoch + 1}, batch {number + 1}")
-                if progress:
-                    print("\r\033[K", end="", file=sys.stderr, flush=True)
-                start_batch = 0
-                train_seconds = partial["seconds"] + time.perf_counter() - started
-                tune_probs = predict(model, tune_cache, augmenter, settings.batch_size * 2)
-                tune_target = torch.tensor(tune_table["label"].to_numpy(), dtype=torch.float32)
-                tune_loss = float(
-                    F.binary_cross_entropy(torch.from_numpy(tune_probs).clamp(1e-7, 1 - 1e-7).float(), tune_target)
-                )
-                tune_kappa = study_kappa(tune_table, tune_probs)
-                scheduler.step(tune_loss)
-                seconds = partial["seconds"] + time.perf_counter() - started
-                row = {
-                    "epoch": epoch + 1,
-                    "train_loss": partial["loss_sum"] / max(partial["images"], 1),
-                    "tune_loss": tune_loss,
-                    "tune_kappa": tune_kappa,
-                    "lr": lr,
-                    "seconds": round(seconds, 3),
-                    "images_per_second": round(partial["images"] / max(train_seconds, 1e-9), 2),
-                }
-                history.append(row)
-                if tune_loss < best["loss"]:
-                    best = {"loss": tune_loss, "epoch": epoch + 1, "tune_probs": torch.from_numpy(tune_probs)}
-                    _atomic_save(model.state_dict(), best_path)  # keeps _metadata: module versions (mnasnet needs them)
-                partial = {"loss_sum": 0.0, "images": 0, "seconds": 0.0}
-                save_checkpoint(epoch + 1, 0)
-                remaining = sum(r["seconds"] for r in history) / len(history) * (settings.epochs - epoch - 1)
-                log.info(
-                    "%s epoch %d/%d train_loss %.4f tune_loss %.4f tune_kappa %.3f lr %.1e %.0f img/s %.1fs ETA %s",
-                    model_name,
-                    epoch + 1,
-                    settings.epochs,
-                    row["train_loss"],
-                    tune_loss,
-                    tune_kappa,
-                    lr,
-                    row["images_per_second"],
-                    seconds,
-                    _duration(remaining),
-                )
-                if stop["requested"]:
-                    raise Preempted(f"SIGTERM after epoch {epoch + 1}")
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
 
-    chosen = torch.load(best_path, map_location="cpu", weights_only=True)
-    spec = model_spec(model_name)
-    total_seconds = sum(r["seconds"] for r in history)
-    with_settings = {
+    with StopRequest() as stop, ThreadPoolExecutor(max_workers=max(1, min(threads, 4))) as pool:
+        for epoch in range(state.epoch + 1, settings.epochs + 1):
+            order = epoch_order(len(train_table), settings.seed, epoch - 1)[: settings.images_per_epoch]
+            plan = batches(order, settings.batch_size, drop_last=True)
+            lr = optimizer.param_groups[0]["lr"]
+            started = time.perf_counter() - state.progress.seconds
+            label = f"{model_name} epoch {epoch}/{settings.epochs}"
+            train_one_epoch(state, plan, train_cache, labels, weights, settings, pool, stop, label)
+            if state.progress.batch < len(plan):
+                state.save(outputs.checkpoint)
+                raise Preempted(f"SIGTERM during epoch {epoch}, batch {state.progress.batch}")
+            tune_probs, tune_loss, tune_kappa = evaluate(
+                model, tune_table, tune_cache, augmenter, settings.batch_size * 2
+            )
+            scheduler.step(tune_loss)
+            seconds = time.perf_counter() - started
+            row = {
+                "epoch": epoch,
+                "train_loss": state.progress.loss_sum / max(state.progress.images, 1),
+                "tune_loss": tune_loss,
+                "tune_kappa": tune_kappa,
+                "lr": lr,
+                "seconds": round(seconds, 3),
+                "images_per_second": round(state.progress.images / max(state.progress.seconds, 1e-9), 2),
+            }
+            state.end_epoch(row, tune_probs)
+            state.save(outputs.checkpoint)
+            remaining = sum(r["seconds"] for r in state.history) / len(state.history) * (settings.epochs - epoch)
+            log.info(
+                "%s train_loss %.4f tune_loss %.4f tune_kappa %.3f lr %.1e %.0f img/s %.1fs ETA %s",
+                label,
+                row["train_loss"],
+                tune_loss,
+                tune_kappa,
+                lr,
+                row["images_per_second"],
+                seconds,
+                _duration(remaining),
+            )
+            if stop.requested:
+                raise Preempted(f"SIGTERM after epoch {epoch}")
+    meta = write_training_outputs(state, model_name, settings, train_table, tune_table, outputs)
+    outputs.checkpoint.unlink(missing_ok=True)
+    log.info(
+        "%s done: best tuning loss %.4f at epoch %d, %s in all",
+        model_name,
+        state.best["loss"],
+        state.best["epoch"],
+        _duration(meta["training_seconds"]),
+    )
+    return meta
+
+
+def write_training_outputs(
+    state: TrainingState,
+    model_name: str,
+    settings: TrainSettings,
+    train_table: pd.DataFrame,
+    tune_table: pd.DataFrame,
+    outputs: TrainingOutputs,
+) -> dict:
+    """The chosen epoch's model and tuning-split probabilities, the history and the meta data, all or nothing."""
+    best, device = state.best, state.augmenter.device
+    record = {
         "model": model_name,
-        "state_dict": chosen,
+        "state_dict": best["weights"],
         "settings": asdict(settings),
-        "spec": asdict(spec),
         "best_epoch": best["epoch"],
         "best_tune_loss": best["loss"],
     }
-    _atomic_save(with_settings, out_dir / "model.pt")
-    history_frame = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     meta = {
         "model": model_name,
-        "parameters": n_params,
-        "training_seconds": round(total_seconds, 3),
-        "epochs_run": len(history),
+        "parameters": count_parameters(state.model),
+        "training_seconds": round(sum(r["seconds"] for r in state.history), 3),
+        "epochs_run": len(state.history),
         "best_epoch": best["epoch"],
         "best_tune_loss": best["loss"],
-        "best_tune_kappa": history[best["epoch"] - 1]["tune_kappa"] if history else None,
+        "best_tune_kappa": state.history[best["epoch"] - 1]["tune_kappa"],
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
@@ -330,19 +448,13 @@ def train_model(
         "tune_images": len(tune_table),
         "git_commit": git_commit(),
     }
-    write_csv(history_frame, out_dir / "history.csv")
-    # The chosen checkpoint's tuning-split probabilities (what predicting the tuning split with model.pt gives).
-    write_csv(tune_table.assign(prob=best["tune_probs"].numpy().round(6)), out_dir / "tune_predictions.csv")
-    write_json(meta, out_dir / "meta.json")
-    checkpoint_path.unlink(missing_ok=True)
-    best_path.unlink(missing_ok=True)
-    log.info(
-        "%s done: best tuning loss %.4f at epoch %d, %s in all",
-        model_name,
-        best["loss"],
-        best["epoch"],
-        _duration(total_seconds),
-    )
+    paths = (outputs.model, outputs.history, outputs.meta, outputs.tune_predictions)
+    with staged_outputs(*paths) as (model_path, history_path, meta_path, tune_path):
+        torch.save(record, model_path)
+        write_csv(pd.DataFrame(state.history, columns=HISTORY_COLUMNS), history_path)
+        write_json(meta, meta_path)
+        # What predicting the tuning split with model.pt gives.
+        write_csv(tune_table.assign(prob=best["tune_probs"].numpy().round(6)), tune_path)
     return meta
 
 

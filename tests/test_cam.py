@@ -15,7 +15,7 @@ from PIL import Image
 
 from murad import cam as cams
 from murad.data import BatchAugmenter, take
-from murad.jobs import NO_LESIONS_NOTE, cam, cam_localization
+from murad.jobs.cam import NO_LESIONS_NOTE, cam, cam_localization
 from murad.models import build_model, model_spec
 
 from .conftest import default_config, merged, run_snakemake
@@ -272,7 +272,7 @@ def fake_trained_model(path, name="mobilenet_v2", size=64):
 
 def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_with_a_note(small_mura, tmp_path):
     from murad.data import build_cache
-    from murad.split import verify_dataset
+    from murad.verify import verify_dataset
 
     images, _ = verify_dataset(small_mura, check_files=False)
     valid = images[images["path"].str.contains("/valid/")].reset_index(drop=True)

@@ -109,8 +109,8 @@ def test_comments_docstrings_and_formatting_change_nothing(project):
 def test_the_digest_follows_attribute_access_on_an_imported_module(project):
     # jobs.cam does `from . import cam as cams` and calls cams.<name>: the names it calls count, the others not
     reached = {key.split("#")[0] for key in reached_code(project / "workflow/scripts/cam.py", project / "murad")}
-    assert {"murad.cam.compute_maps", "murad.cam.grid_figure", "murad.jobs.cam"} <= reached
-    assert "murad.cam.localisation_table" not in reached and "murad.jobs.metrics" not in reached
+    assert {"murad.cam.compute_maps", "murad.cam.grid_figure", "murad.jobs.cam.cam"} <= reached
+    assert "murad.cam.localisation_table" not in reached and "murad.jobs.evaluate.metrics" not in reached
     before = digests(project)
     edit_function(project, "cam", "localisation_table")
     assert changed(before, digests(project)) == {"cam_localization"}

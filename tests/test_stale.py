@@ -25,7 +25,7 @@ from .conftest import add_statement, merged, project_copy, run_snakemake, tiny_c
 
 MODELS = ("mobilenet_v2", "resnet34")
 ADDED = "resnet18"
-UPSTREAM = {"synthesize_mura", "verify_split", "tuning_split", "cache_images"}  # data, split and caches
+UPSTREAM = {"synthesize_mura", "verify_dataset", "tuning_split", "cache_images"}  # data, split and caches
 
 
 class Job(NamedTuple):

@@ -16,8 +16,17 @@ import pytest
 import torch
 
 from murad.data import BatchAugmenter, build_cache
-from murad.split import tuning_split, verify_dataset
-from murad.train import HISTORY_COLUMNS, TrainSettings, load_trained, loss_weights, predict, train_model
+from murad.split import tuning_split
+from murad.train import (
+    HISTORY_COLUMNS,
+    TrainingOutputs,
+    TrainSettings,
+    load_trained,
+    loss_weights,
+    predict,
+    train_model,
+)
+from murad.verify import verify_dataset
 
 from .conftest import default_config, merged, run_snakemake
 
@@ -65,7 +74,6 @@ def test_two_small_models_train_through_the_workflow(small_mura, tmp_path):
         folder = tmp_path / "results/models" / name
         record = torch.load(folder / "model.pt", weights_only=True)
         assert record["model"] == name and record["settings"]["epochs"] == epochs
-        assert record["spec"]["cam_layer"] and record["spec"]["head"]
         history = pd.read_csv(folder / "history.csv")
         assert list(history.columns) == HISTORY_COLUMNS
         assert list(history["epoch"]) == list(range(1, epochs + 1))
@@ -131,7 +139,8 @@ def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2"):
     frames = {n: pd.read_csv(prepared[n][0]) for n in prepared}
     caches = {n: np.load(prepared[n][1], mmap_mode="r") for n in prepared}
     settings = TrainSettings(image_size=64, batch_size=8, epochs=epochs, lr=1e-3, weights="none", seed=4)
-    train_model(model, settings, frames["train"], caches["train"], frames["tune"], caches["tune"], out_dir, threads=1)
+    outputs = TrainingOutputs.in_folder(out_dir)
+    train_model(model, settings, frames["train"], caches["train"], frames["tune"], caches["tune"], outputs, threads=1)
     return pd.read_csv(Path(out_dir) / "history.csv")
 
 
@@ -161,13 +170,16 @@ RUNNER = textwrap.dedent(
     import sys
     import numpy as np, pandas as pd
     from murad.train import TrainSettings
-    from murad.jobs import train
-    from murad.workflow import run_logged
+    from murad.jobs.train import train
+    from murad.job_runner import run_logged
     paths = {"train": (sys.argv[1], sys.argv[2]), "tune": (sys.argv[3], sys.argv[4])}
     settings = dict(image_size=64, batch_size=8, epochs=4, lr=1e-3, weights="none", seed=4)
     run_logged(train, sys.argv[6], model="mobilenet_v2", settings=settings,
                tables={n: paths[n][0] for n in paths}, caches={n: paths[n][1] for n in paths},
-               out_dir=sys.argv[5], hub_dir="unused", threads=1)
+               **{f"{kind}_{ext}": f"{sys.argv[5]}/{kind}.{ext}" for kind, ext in
+                  (("history", "csv"), ("meta", "json"), ("tune_predictions", "csv"))},
+               model_pt=sys.argv[5] + "/model.pt", checkpoint=sys.argv[5] + "/checkpoint.pt", hub_dir="unused",
+               threads=1)
     """
 )
 

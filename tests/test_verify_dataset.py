@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from murad.mura import MuraFormatError, read_mura
-from murad.split import compare_with_published, table2, verify_dataset
+from murad.verify import compare_with_published, table2, verify_dataset
 
 from .conftest import default_config, merged, run_snakemake
 
@@ -150,7 +150,7 @@ def test_bad_input_stops_the_workflow_with_one_line_naming_the_path(corrupt, rea
     work = tmp_path / "work"
     result = run_snakemake(work, "-c2", "results/split/valid.csv", config=mura_config(mura_copy))
     assert result.returncode != 0
-    errors = [line for line in (work / "results/logs/verify_split.log").read_text().splitlines() if " ERROR " in line]
+    errors = [line for line in (work / "results/logs/verify_dataset.log").read_text().splitlines() if " ERROR " in line]
     assert len(errors) == 1, errors
     assert reason in errors[0] and offending in errors[0], errors[0]
     assert errors[0] in result.stderr  # the user sees it on the terminal too
@@ -168,7 +168,7 @@ def test_a_real_download_is_compared_with_the_published_counts(mura_copy, tmp_pa
     train_images = len(lines(mura_copy, "train_image_paths.csv"))
     assert f"train images: published 36808, found {train_images}" in differences
     assert any(d.startswith("wrist valid abnormal studies: published 97, found ") for d in differences)
-    assert "differs from the published MURA-v1.1 counts" in (work / "results/logs/verify_split.log").read_text()
+    assert "differs from the published MURA-v1.1 counts" in (work / "results/logs/verify_dataset.log").read_text()
 
 
 def test_counts_equal_to_the_published_ones_report_no_difference():

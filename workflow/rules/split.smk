@@ -1,7 +1,7 @@
 # Stage 2: verify the MURA-v1.1 tree (stops the DAG on bad input) and carve the tuning split out of train.
 
 
-rule verify_split:
+rule verify_dataset:
     input:
         **mura_index_files(),
     output:
@@ -9,7 +9,7 @@ rule verify_split:
         verification="results/split/verification.json",
         images="results/split/mura_images.csv",
     log:
-        "results/logs/verify_split.log",
+        "results/logs/verify_dataset.log",
     group:
         "prepare"
     conda:
@@ -21,9 +21,9 @@ rule verify_split:
         root=lambda wildcards, input: dataset_root(input.train_images),
         source=config["dataset"]["source"],
         check_files=config["split"]["check_files"],
-        murad_code=murad_code("verify_split.py"),
+        murad_code=murad_code("verify_dataset.py"),
     script:
-        "../scripts/verify_split.py"
+        "../scripts/verify_dataset.py"
 
 
 rule tuning_split:

@@ -44,6 +44,7 @@ rule train:
         runtime=lambda wildcards, attempt: training_runtime(wildcards.model, attempt),
     params:
         settings=lambda wildcards: model_settings(wildcards.model),
+        checkpoint="results/models/{model}/checkpoint.pt",  # kept between attempts to resume from; removed at the end
         hub_dir=config["training"]["hub_dir"],
         murad_code=murad_code("train.py"),
     script:

@@ -2,8 +2,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from murad.jobs import cache_images
-from murad.workflow import run_job
+from murad.job_runner import run_job
+from murad.jobs.train import cache_images
 
 run_job(
     snakemake,

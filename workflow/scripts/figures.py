@@ -5,7 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 from pathlib import Path
 
 from murad.figures import write_figures
-from murad.workflow import run_job
+from murad.job_runner import run_job
 
 evaluated = list(snakemake.params.evaluated)
 run_job(

@@ -2,8 +2,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from murad.jobs import predict
-from murad.workflow import run_job
+from murad.job_runner import run_job
+from murad.jobs.evaluate import predict
 
 run_job(
     snakemake,

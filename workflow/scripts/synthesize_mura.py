@@ -2,12 +2,12 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from murad.jobs import synthesize
-from murad.workflow import run_job
+from murad.job_runner import run_job
+from murad.jobs.data import synthesize_mura
 
 run_job(
     snakemake,
-    synthesize,
+    synthesize_mura,
     root=snakemake.params.root,
     settings=dict(snakemake.params.settings),
     workers=snakemake.threads,

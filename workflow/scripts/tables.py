@@ -4,8 +4,8 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also in
 
 from pathlib import Path
 
+from murad.job_runner import run_job
 from murad.tables import write_tables
-from murad.workflow import run_job
 
 run_job(
     snakemake,

@@ -2,8 +2,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from murad.jobs import train
-from murad.workflow import run_job
+from murad.job_runner import run_job
+from murad.jobs.train import train
 
 run_job(
     snakemake,
@@ -12,7 +12,11 @@ run_job(
     settings=dict(snakemake.params.settings),
     tables={name: snakemake.input[f"{name}_table"] for name in ("train", "tune")},
     caches={name: snakemake.input[f"{name}_cache"] for name in ("train", "tune")},
-    out_dir=str(snakemake.output.model).rsplit("/", 1)[0],
+    model_pt=snakemake.output.model,
+    history_csv=snakemake.output.history,
+    meta_json=snakemake.output.meta,
+    tune_predictions_csv=snakemake.output.tune_predictions,
+    checkpoint=snakemake.params.checkpoint,
     hub_dir=snakemake.params.hub_dir,
     threads=snakemake.threads,
 )

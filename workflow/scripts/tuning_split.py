@@ -2,12 +2,12 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from murad.jobs import split
-from murad.workflow import run_job
+from murad.job_runner import run_job
+from murad.jobs.split import tuning_split
 
 run_job(
     snakemake,
-    split,
+    tuning_split,
     images_csv=snakemake.input.images,
     fraction=snakemake.params.fraction,
     seed=snakemake.params.seed,

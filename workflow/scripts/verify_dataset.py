@@ -2,12 +2,12 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from murad.jobs import verify
-from murad.workflow import run_job
+from murad.job_runner import run_job
+from murad.jobs.split import verify_dataset
 
 run_job(
     snakemake,
-    verify,
+    verify_dataset,
     root=snakemake.params.root,
     source=snakemake.params.source,
     check_files=snakemake.params.check_files,

@@ -1,0 +1,24 @@
+"""The jobs of workflow/rules/data.smk: the built-in synthetic MURA-v1.1."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..synthetic import SyntheticSettings, generate
+
+log = logging.getLogger("murad")
+
+
+def synthesize_mura(root: str, settings: dict, workers: int = 1) -> None:
+    """Generate the synthetic MURA-v1.1 tree, its four index CSVs and lesions.csv under ``root``."""
+    started = time.perf_counter()
+    counts = generate(root, SyntheticSettings(**settings), workers=workers)
+    log.info(
+        "synthetic MURA-v1.1 under %s: %d studies, %d images, %d lesion boxes in %.1f s",
+        root,
+        counts["studies"],
+        counts["images"],
+        counts["lesion_boxes"],
+        time.perf_counter() - started,
+    )

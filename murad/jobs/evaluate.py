@@ -1,0 +1,106 @@
+"""The jobs of workflow/rules/evaluate.smk: predictions, study aggregation, metrics, ensembles."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ..io import staged_outputs, write_csv
+
+log = logging.getLogger("murad")
+
+
+def predict(
+    model_path: str, table_csv: str, cache_path: str, out_csv: str, batch_size: int = 64, threads: int = 1
+) -> None:
+    """Image probabilities of a trained model on one split table -> ``out_csv`` (its columns and prob)."""
+    import pandas as pd
+    import torch
+
+    from ..data import BatchAugmenter, open_cache
+    from ..train import choose_device, load_trained
+    from ..train import predict as predict_probs
+
+    torch.set_num_threads(max(1, threads))
+    device = choose_device()
+    model, record = load_trained(model_path, device)
+    table = pd.read_csv(table_csv)
+    started = time.perf_counter()
+    probs = predict_probs(model, open_cache(cache_path, len(table)), BatchAugmenter(device), batch_size)
+    with staged_outputs(out_csv) as (path,):
+        write_csv(table.assign(prob=probs.round(6)), path)
+    log.info("%s on %s: %d images in %.1f s", record["model"], table_csv, len(table), time.perf_counter() - started)
+
+
+def aggregate_studies(images_csvs: dict[str, str], studies_csvs: dict[str, str], how: str, threshold: float) -> None:
+    """Image probabilities -> one row per study, for each split."""
+    import pandas as pd
+
+    from ..metrics import aggregate_studies
+
+    splits = sorted(images_csvs)
+    tables = {s: aggregate_studies(pd.read_csv(images_csvs[s]), how=how, threshold=threshold) for s in splits}
+    with staged_outputs(*(studies_csvs[s] for s in splits)) as paths:
+        for split, path in zip(splits, paths, strict=True):
+            write_csv(tables[split], path)
+    for split in splits:
+        log.info("%s: %d studies (%s of image probabilities, threshold %s)", split, len(tables[split]), how, threshold)
+
+
+def metrics(studies_csv: str, out_csv: str, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0) -> None:
+    """Metrics overall and per body part with bootstrap CIs (also ``murad metrics``)."""
+    import pandas as pd
+
+    from ..metrics import study_metrics
+
+    table = study_metrics(pd.read_csv(studies_csv), threshold=threshold, repetitions=repetitions, seed=seed)
+    with staged_outputs(out_csv) as (path,):
+        write_csv(table.round(6), path)
+    overall = table.iloc[0]
+    log.info(
+        "%s: %d studies, accuracy %.3f, f1 %.3f, kappa %.3f [%.3f, %.3f], auc %.3f",
+        studies_csv,
+        overall["n_studies"],
+        overall["accuracy"],
+        overall["f1"],
+        overall["kappa"],
+        overall["kappa_low"],
+        overall["kappa_high"],
+        overall["auc"],
+    )
+
+
+def ensembles(
+    tune_csvs: dict[str, str],
+    valid_csvs: dict[str, str],
+    top_k: int,
+    members_csv: str,
+    members_html: str,
+    studies_csvs: dict[str, str],
+    threshold: float = 0.5,
+) -> None:
+    """The ensembles, chosen on the tuning split's studies; their MURA valid studies go to the metrics rule like
+    any model's."""
+    import pandas as pd
+
+    from ..ensembles import best_per_body_part, top_k_mean, tuning_scores
+    from ..outputs import BEST_PER_BODY_PART, top_k_name
+    from ..tables import to_html
+
+    scores = tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold)
+    valid = {m: pd.read_csv(p) for m, p in sorted(valid_csvs.items())}
+    built = {
+        BEST_PER_BODY_PART: best_per_body_part(scores, valid, threshold),
+        top_k_name(top_k): top_k_mean(scores, valid, top_k, threshold),
+    }
+    names = sorted(built)
+    members = pd.concat([built[n][1] for n in names]).round(6)
+    with staged_outputs(members_csv, members_html, *(studies_csvs[n] for n in names)) as staged:
+        write_csv(members, staged[0])
+        Path(staged[1]).write_text(to_html(members, "Ensemble members, chosen on the tuning split"))
+        for index, name in enumerate(names):
+            write_csv(built[name][0], staged[2 + index])
+    for name in names:
+        chosen = ", ".join(f"{r.scope}: {r.model}" for r in built[name][1].itertuples())
+        log.info("%s: %s", name, chosen)

@@ -1,0 +1,74 @@
+"""The jobs of workflow/rules/train.smk: image caches, training, ImageNet weights."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("murad")
+
+
+def cache_images(table_csvs: dict[str, str], root: str, size: int, out_paths: dict[str, str], workers: int = 1) -> None:
+    """Decode and resize each split's images once into a memory-mappable uint8 cache shared by every model."""
+    import pandas as pd
+
+    from ..data import build_cache
+
+    for split in sorted(table_csvs):
+        started = time.perf_counter()
+        table = pd.read_csv(table_csvs[split])
+        build_cache(table, root, size, out_paths[split], workers=workers)
+        seconds = time.perf_counter() - started
+        log.info(
+            "cached %d %s images at %d px in %.1f s (%.0f images/s)",
+            len(table),
+            split,
+            size,
+            seconds,
+            len(table) / max(seconds, 1e-9),
+        )
+
+
+def train(
+    model: str,
+    settings: dict,
+    tables: dict[str, str],
+    caches: dict[str, str],
+    model_pt: str,
+    history_csv: str,
+    meta_json: str,
+    tune_predictions_csv: str,
+    checkpoint: str,
+    hub_dir: str,
+    threads: int = 1,
+) -> None:
+    """Train one model from the train and tune split tables and their image caches; resumes from ``checkpoint``
+    when a stopped job left one."""
+    import pandas as pd
+
+    from ..data import open_cache
+    from ..train import TrainingOutputs, TrainSettings, train_model
+
+    frames = {name: pd.read_csv(path) for name, path in tables.items()}
+    arrays = {name: open_cache(caches[name], len(frames[name])) for name in ("train", "tune")}
+    outputs = TrainingOutputs(*map(Path, (model_pt, history_csv, meta_json, tune_predictions_csv, checkpoint)))
+    train_model(
+        model,
+        TrainSettings.from_dict(settings),
+        frames["train"],
+        arrays["train"],
+        frames["tune"],
+        arrays["tune"],
+        outputs,
+        hub_dir=hub_dir,
+        threads=threads,
+    )
+
+
+def stage_weights(models: list[str], hub_dir: str) -> None:
+    """Download the ImageNet weights of ``models`` into ``hub_dir`` (needs internet)."""
+    from ..models import stage_weights as download
+
+    for model in models:
+        log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))
