@@ -12,6 +12,7 @@ Inputs are sorted by model name (ensembles after the models), so the same result
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from .io import staged_outputs
@@ -41,7 +43,8 @@ def kappa_heatmap(table3: pd.DataFrame, table4: pd.DataFrame):
     names = list(table3["model"])
     kappa = table4.set_index("body_part")[names].astype(float)
     kappa.loc["overall"] = table3.set_index("model")["kappa"][names]
-    figure, ax = plt.subplots(figsize=(1.0 + 0.55 * len(names), 0.45 * len(kappa) + 2.2))
+    width = max(5.0, 1.0 + 0.55 * len(names))  # at least the title's width, clear of the colour bar's labels
+    figure, ax = plt.subplots(figsize=(width, 0.45 * len(kappa) + 2.2))
     sns.heatmap(
         kappa,
         annot=True,
@@ -55,6 +58,7 @@ def kappa_heatmap(table3: pd.DataFrame, table4: pd.DataFrame):
     )
     ax.set(xlabel="", ylabel="", title="Study-level kappa on MURA valid per body part")
     ax.tick_params(axis="x", labelrotation=90)
+    ax.tick_params(axis="y", labelrotation=0)  # body parts across: down the side, "shoulder" ran into "humerus"
     return figure
 
 
@@ -115,16 +119,15 @@ def roc_curves(studies: dict[str, pd.DataFrame]):
 
 
 def _small_multiples(frames: dict[str, pd.DataFrame], draw, size: tuple[float, float], xlabel: str, ylabel: str):
-    """One small panel per model (six to a row), each drawn by ``draw(ax, frame)`` and titled with the name."""
+    """One small panel per model (up to six to a row), each drawn by ``draw(ax, frame)`` and titled with the name."""
     names = ordered(frames)
-    figure, axes = _grid(len(names), 6, size)
+    figure, axes = _grid(len(names), min(6, max(1, len(names))), size, layout="constrained")  # room for sup-labels
     for ax, name in zip(axes, names, strict=False):
         draw(ax, frames[name])
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
     figure.supxlabel(xlabel)
     figure.supylabel(ylabel)
-    figure.tight_layout()
     return figure, axes
 
 
@@ -132,7 +135,7 @@ def learning_curves(histories: dict[str, pd.DataFrame]):
     def draw(ax, history):
         ax.plot(history["epoch"], history["train_loss"], marker="o", markersize=3, label="train")
         ax.plot(history["epoch"], history["tune_loss"], marker="s", markersize=3, label="tuning")
-        ax.set_xticks(history["epoch"])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, as many as fit
 
     figure, axes = _small_multiples(histories, draw, (2.4, 2.0), "epoch", "loss (BCE)")
     axes[0].legend(fontsize=6)
@@ -156,6 +159,11 @@ def kappa_tradeoff(table3: pd.DataFrame):
             capsize=2,
         )
         ax.set(xlabel=label, xscale="log")
+        # Plain numbers, at 1, 2 and 5 times a power of ten where the axis spans few decades; minor ticks unlabelled.
+        low, high = ax.get_xlim()
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5) if math.log10(high / low) < 3 else (1,)))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].set_ylabel("Cohen's kappa on MURA valid (95% CI)")
     figure.suptitle("Is a bigger or longer-trained model better? Kappa against size and training time")
     figure.tight_layout()
@@ -165,22 +173,30 @@ def kappa_tradeoff(table3: pd.DataFrame):
 
 
 def _label_points(ax, names, xs, ys, fontsize: float = 6) -> None:
-    """Name each point; a label that would cover an earlier one moves down a line until it is clear of all, and
-    one that would leave the axes on the right sits left of its point.
+    """Name each point, inside the axes: a label that would cover an earlier one moves down a line at a time until it
+    is clear of all (up instead, once down would leave the axes), and one that would leave the axes on the right sits
+    left of its point.
 
     Call after the axes' scale, limits and layout are final: the labels' boxes are measured as drawn.
     """
     renderer = ax.figure.canvas.get_renderer()
-    right_edge = ax.get_window_extent(renderer).x1
+    inside = ax.get_window_extent(renderer)
+    space = renderer.points_to_pixels(fontsize / 2)  # half an em between labels side by side
     placed = []
+
+    def clear(box) -> bool:
+        box_spaced = box.padded(space, 0)
+        return inside.y0 <= box.y0 and box.y1 <= inside.y1 and not any(box_spaced.overlaps(b) for b in placed)
+
     for x, y, name in sorted(zip(xs, ys, names, strict=True)):
         label = ax.annotate(name, (x, y), fontsize=fontsize, xytext=(3, 3), textcoords="offset points")
-        if label.get_window_extent(renderer).x1 > right_edge:
+        if label.get_window_extent(renderer).x1 > inside.x1:
             label.set(x=-3, horizontalalignment="right")
-        shift = 0
-        while any(label.get_window_extent(renderer).overlaps(box) for box in placed):
-            shift += fontsize + 1
-            label.set(y=3 - shift)
+        lines = 2 * len(placed) + 1  # each earlier label blocks at most two lines
+        for shift in itertools.chain(range(0, -lines, -1), range(1, lines)):
+            label.set(y=3 + shift * (fontsize + 1))
+            if clear(label.get_window_extent(renderer)):
+                break
         placed.append(label.get_window_extent(renderer))
 
 
