@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.27")
 
 
-configfile: "config.yaml"
+# config.yaml is the configuration unless one is given with --configfile (config.paper.yaml, say), which then
+# stands on its own: the demo's models and settings never leak into it. Defaults: workflow/schemas/config.schema.yaml.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -7,6 +7,7 @@ then YAML with the BaseLoader, which leaves every nested leaf a string (``evalua
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Mapping
@@ -34,15 +35,17 @@ _KINDS = ("null", "boolean", "integer", "number")  # tried in this order; their 
 _UNREADABLE = object()
 
 
-def _fill_defaults(schema: dict, value: dict) -> None:
+def _fill_defaults(schema: dict, value: dict, root: dict | None = None) -> None:
+    """Put each missing key's schema default into ``value``, in nested objects too (through ``$ref``)."""
+    root = root or schema
     for key, sub in schema.get("properties", {}).items():
+        if "$ref" in sub:  # "#/$defs/<name>", with the referring schema's own keywords beside it
+            sub = {**root["$defs"][sub["$ref"].rpartition("/")[2]], **sub}
         if "default" in sub and key not in value:
-            value[key] = sub["default"]
-        if sub.get("type") == "object":
-            if key not in value and "properties" in sub:
-                value[key] = {}
-            if isinstance(value.get(key), dict):
-                _fill_defaults(sub, value[key])
+            value[key] = copy.deepcopy(sub["default"])
+        if sub.get("type") == "object" and "properties" in sub:
+            if isinstance(value.setdefault(key, {}), dict):
+                _fill_defaults(sub, value[key], root)
 
 
 def _read_as(text: str, kind: str) -> object:

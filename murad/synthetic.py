@@ -88,8 +88,8 @@ MU_SOFT, MU_CORTEX, MU_MARROW, MU_METAL = 1.0, 8.0, 2.5, 60.0
 @dataclass(frozen=True)
 class SyntheticSettings:
     seed: int = 0
-    train_studies: int = 240
-    valid_studies: int = 100
+    train_studies: int = 480
+    valid_studies: int = 80
     min_side: int = 90
     max_side: int = 512
     rgb_fraction: float = 0.05

@@ -42,26 +42,28 @@ HISTORY_COLUMNS = ["epoch", "train_loss", "tune_loss", "tune_kappa", "lr", "seco
 
 @dataclass(frozen=True)
 class TrainSettings:
-    image_size: int = 320
-    batch_size: int = 32
-    epochs: int = 100
-    lr: float = 1e-4
-    lr_factor: float = 0.1
-    lr_patience: int = 0
-    rotation: float = 30.0
-    hflip: bool = True
-    weighted_loss: bool = False
-    weights: str = "imagenet"
-    images_per_epoch: int | None = None
-    aux_loss_weight: float = 0.4
-    seed: int = 0
+    """A model's training settings; their defaults (the paper's recipe) are in workflow/schemas/config.schema.yaml."""
+
+    image_size: int
+    batch_size: int
+    epochs: int
+    lr: float
+    lr_factor: float
+    lr_patience: int
+    rotation: float
+    hflip: bool
+    weighted_loss: bool
+    weights: str
+    images_per_epoch: int | None
+    aux_loss_weight: float
+    seed: int
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainSettings:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training setting {unknown[0]!r}")
+        unknown, missing = sorted(set(values) - known), sorted(known - set(values))
+        if unknown or missing:
+            raise ValueError(f"unknown training setting {unknown[0]!r}" if unknown else f"no {missing[0]!r} setting")
         return cls(**values)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from snakemake.cli import parse_config
@@ -15,10 +17,92 @@ SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
 
 def test_the_default_config_is_valid_and_defaults_are_filled_in():
-    config = default_config()
-    del config["split"]["check_files"]
+    config = validate_config(default_config(), SCHEMA)
+    assert config["split"]["check_files"] is True and config["synthetic"]["train_studies"] == 480
+    assert config["training"]["defaults"]["batch_size"] == 32 and config["training"]["defaults"]["image_size"] == 128
+    assert config["only_models"] is None
+
+
+def schema_defaults(schema: dict, node: dict | None = None) -> dict:
+    """Every default the schema gives, as a nested dict (``$ref``s followed)."""
+    node = node or schema
+    found = {}
+    for key, sub in node.get("properties", {}).items():
+        if "$ref" in sub:
+            sub = {**schema["$defs"][sub["$ref"].rpartition("/")[2]], **sub}
+        if "properties" in sub:
+            found[key] = {**sub.get("default", {}), **schema_defaults(schema, sub)}
+        elif "default" in sub:
+            found[key] = sub["default"]
+    return found
+
+
+def restated(values: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """Keys of ``values`` whose value is the default at that key."""
+    found = []
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            found += restated(value, defaults[key], f"{prefix}{key}.")
+        elif key in defaults and value == defaults[key]:
+            found.append(f"{prefix}{key}")
+    return found
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "config.paper.yaml"])
+def test_config_files_state_choices_and_leave_every_default_to_the_schema(name):
+    schema = yaml.safe_load(SCHEMA.read_text())
+    defaults = schema_defaults(schema)
+    config = yaml.safe_load((REPO / name).read_text())
+    assert restated(config, defaults) == []
+    model_defaults = {**defaults["training"]["defaults"], **config["training"].get("defaults", {})}
+    for model, overrides in config["training"]["models"].items():
+        assert restated(overrides or {}, model_defaults, f"training.models.{model}.") == []
     validate_config(config, SCHEMA)
-    assert config["split"]["check_files"] is True
+
+
+def test_the_package_has_no_defaults_of_its_own_that_could_disagree():
+    from dataclasses import MISSING, fields
+
+    from murad.synthetic import SyntheticSettings
+    from murad.train import TrainSettings
+
+    assert all(field.default is MISSING for field in fields(TrainSettings))
+    synthetic = schema_defaults(yaml.safe_load(SCHEMA.read_text()))["synthetic"]
+    assert {key: getattr(SyntheticSettings(), key) for key in synthetic} == synthetic
+
+
+def planned_training(work, *args) -> set[str]:
+    dry = snakemake_again(work, "-n", *args)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    return set(re.findall(r"^\s*rule train:\n(?:.*\n)*?\s+wildcards: model=(\w+)", dry.stdout, re.M))
+
+
+def test_a_config_file_on_the_command_line_stands_on_its_own(small_mura, tmp_path):
+    # config.yaml (the demo, 18 models) is in the working directory; the given file replaces it, it is not merged in
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    (tmp_path / "mine.yaml").write_text(
+        yaml.safe_dump(
+            {"dataset": {"source": "mura", "root": str(small_mura)}, "training": {"models": {"resnet34": None}}}
+        )
+    )
+    assert planned_training(tmp_path, "--configfile", str(tmp_path / "mine.yaml")) == {"resnet34"}
+    paper = planned_training(
+        tmp_path, "--configfile", str(REPO / "config.paper.yaml"), "--config", f"dataset={{root: {small_mura}}}"
+    )
+    assert paper == set(yaml.safe_load((REPO / "config.paper.yaml").read_text())["training"]["models"])
+    dry = snakemake_again(
+        tmp_path, "-n", "--configfile", str(REPO / "config.paper.yaml"), "--config", f"dataset={{root: {small_mura}}}"
+    )
+    assert "results/cache/train_320px.npy" in dry.stdout and "128px" not in dry.stdout  # the demo's size is gone
+
+
+def test_a_run_can_be_limited_to_some_models_from_the_command_line(tmp_path):
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    only = planned_training(tmp_path, "--config", "only_models=[densenet121,resnet34]")
+    assert only == {"densenet121", "resnet34"}
+    refused = snakemake_again(tmp_path, "-n", "--config", "only_models=[densenet121,alexnet]")
+    assert refused.returncode != 0
+    assert "config key only_models: alexnet is not one of training.models" in refused.stdout + refused.stderr
 
 
 @pytest.mark.parametrize(
@@ -132,7 +216,7 @@ def test_a_per_model_override_is_read_through_any_of_and_ref():
         "images_per_epoch": None,
     }
     assert config["training"]["models"]["resnet34"] is None
-    assert config["training"]["models"]["densenet161"] == {"epochs": 1, "images_per_epoch": 64}  # the file's
+    assert config["training"]["models"]["densenet161"] == {"images_per_epoch": 64}  # the file's
 
 
 def test_a_per_model_override_that_is_really_wrong_is_refused_naming_the_key():

@@ -14,16 +14,21 @@ validate_config(
     config, Path(workflow.current_basedir) / "../schemas/config.schema.yaml", overrides=workflow.config_settings.config
 )
 
-MODELS = sorted(config["training"]["models"])
-for _name in MODELS:
+for _name in config["training"]["models"]:
     if not is_classification_model(_name):
         raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
+for _name in config["only_models"] or []:
+    if _name not in config["training"]["models"]:
+        raise ConfigError(f"config key only_models: {_name} is not one of training.models")
 
-# The models that get class activation maps (cam.smk): cam.models, or every trained model.
-CAM_MODELS = sorted(set(config["cam"]["models"] or MODELS))
-for _name in CAM_MODELS:
-    if _name not in MODELS:
+# The models this run trains, evaluates and reports: only_models (e.g. from --config), or all of training.models.
+MODELS = sorted(config["only_models"] or config["training"]["models"])
+
+# The models that get class activation maps (cam.smk): those of cam.models that this run trains, or all of them.
+for _name in config["cam"]["models"] or []:
+    if _name not in config["training"]["models"]:
         raise ConfigError(f"config key cam.models: {_name} is not one of training.models")
+CAM_MODELS = sorted(set(config["cam"]["models"] or MODELS) & set(MODELS))
 
 # Ensembles of the trained models (chosen on the tuning split), evaluated and tabulated like models.
 ENSEMBLE_TOP_K = min(config["evaluation"]["ensemble_top_k"], len(MODELS))
@@ -95,8 +100,11 @@ def cam_inputs(wildcards):
     return inputs
 
 
-# A CAM job's settings (its params): the cam section less the model list, so choosing models re-runs no CAM.
-CAM_SETTINGS = {key: value for key, value in config["cam"].items() if key != "models"}
+# The CAM jobs' settings (their params), the cam section less the model list (choosing models re-runs no CAM):
+# what only the drawing uses goes to cam_figures, the rest to cam_maps, so a new colour map re-runs no CNN.
+CAM_DRAWING_KEYS = ("per_body_part", "alpha", "colormap")
+CAM_MAP_SETTINGS = {key: value for key, value in config["cam"].items() if key not in ("models", *CAM_DRAWING_KEYS)}
+CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 
 
 # --- What each job asks of a cluster, as rule-level resources (a site's profile keeps its `default-resources` and
