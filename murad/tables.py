@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import staged_outputs, write_csv
-from .outputs import TABLE_FORMATS, ordered
+from .io import write_csv
+from .outputs import ordered
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
@@ -148,14 +148,12 @@ def to_html(shown: pd.DataFrame, caption: str) -> str:
     )
 
 
-def write_table(table: pd.DataFrame, shown: pd.DataFrame, caption: str, prefix: str | Path) -> None:
-    """``prefix``.csv (all columns), .md, .tex and .html (the display form), all-or-nothing."""
-    prefix = str(prefix)
-    with staged_outputs(*(f"{prefix}.{ext}" for ext in TABLE_FORMATS)) as (csv_path, md_path, tex_path, html_path):
-        write_csv(table.round(6), csv_path)
-        Path(md_path).write_text(f"{caption}\n\n{to_markdown(shown)}")
-        Path(tex_path).write_text(to_latex(shown, caption))
-        Path(html_path).write_text(to_html(shown, caption))
+def write_table(table: pd.DataFrame, shown: pd.DataFrame, caption: str, paths: dict[str, str | Path]) -> None:
+    """One table in every format of ``paths`` (csv: all columns; md, tex, html: the display form)."""
+    write_csv(table.round(6), paths["csv"])
+    Path(paths["md"]).write_text(f"{caption}\n\n{to_markdown(shown)}")
+    Path(paths["tex"]).write_text(to_latex(shown, caption))
+    Path(paths["html"]).write_text(to_html(shown, caption))
 
 
 def load_results(
@@ -190,34 +188,16 @@ def table2_display(split_table2: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return table, shown
 
 
-def write_tables(
-    split_table2_csv: str,
-    metrics_csvs: dict[str, str],
-    meta_jsons: dict[str, str],
-    out_dir: str | Path,
-    members_csv: str | None = None,
-) -> None:
-    """results/tables/table{2,3,4}.{csv,md,tex}; ensembles (``members_csv``) are rows like models."""
-    out_dir = Path(out_dir)
+def paper_tables(
+    split_table2_csv: str, metrics_csvs: dict[str, str], meta_jsons: dict[str, str], members_csv: str | None = None
+) -> dict[int, tuple[pd.DataFrame, pd.DataFrame, str]]:
+    """The paper's Tables 2, 3 and 4 as (all columns, display form, caption); ensembles (``members_csv``) are rows
+    like models."""
     metrics, meta = load_results(metrics_csvs, meta_jsons, members_csv)
     t2, t2_shown = table2_display(pd.read_csv(split_table2_csv))
-    write_table(
-        t2,
-        t2_shown,
-        "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)",
-        out_dir / "table2",
-    )
-    t3 = table3(metrics, meta)
-    write_table(
-        t3,
-        table3_display(t3),
-        "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper)",
-        out_dir / "table3",
-    )
-    t4 = table4(metrics)
-    write_table(
-        t4,
-        table4_display(t4),
-        "Table 4: Cohen's kappa per body part, best model of each row starred (paper)",
-        out_dir / "table4",
-    )
+    t3, t4 = table3(metrics, meta), table4(metrics)
+    return {
+        2: (t2, t2_shown, "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)"),
+        3: (t3, table3_display(t3), "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper)"),
+        4: (t4, table4_display(t4), "Table 4: Cohen's kappa per body part, best model of each row starred (paper)"),
+    }

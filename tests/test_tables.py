@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from murad.metrics import study_metrics
-from murad.tables import write_tables
+from murad.jobs.report import tables
+from murad.outputs import TABLE_FORMATS, TABLES
 
 
 def fake_results(tmp_path, models):
@@ -28,6 +29,10 @@ def fake_results(tmp_path, models):
     return metrics, meta
 
 
+def table_files(folder) -> dict[str, str]:
+    return {f"table{n}_{ext}": str(folder / f"table{n}.{ext}") for n in TABLES for ext in TABLE_FORMATS}
+
+
 def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
     split = pd.DataFrame(
         [
@@ -42,11 +47,12 @@ def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
     )
     split.to_csv(tmp_path / "split_table2.csv", index=False)
     metrics, meta = fake_results(tmp_path, ["resnet18", "densenet121"])
-    write_tables(
+    tables(
         str(tmp_path / "split_table2.csv"),
         {k: str(v) for k, v in metrics.items()},
         {k: str(v) for k, v in meta.items()},
-        tmp_path / "tables",
+        None,
+        table_files(tmp_path / "tables"),
     )
     t3 = pd.read_csv(tmp_path / "tables/table3.csv").set_index("model")
     assert list(t3.index) == ["densenet121", "resnet18"]
@@ -64,10 +70,11 @@ def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
     assert "| body part |" in markdown and "*" in markdown
     assert r"\begin{tabular}" in (tmp_path / "tables/table3.tex").read_text()
     first = {p.name: p.read_bytes() for p in (tmp_path / "tables").iterdir()}
-    write_tables(
+    tables(
         str(tmp_path / "split_table2.csv"),
         {k: str(v) for k, v in reversed(list(metrics.items()))},
         {k: str(v) for k, v in meta.items()},
-        tmp_path / "tables",
+        None,
+        table_files(tmp_path / "tables"),
     )
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "tables").iterdir()}

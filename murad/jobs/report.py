@@ -24,3 +24,23 @@ def environment(meta_jsons: dict[str, str], config: dict, table_csv: str, table_
         with open(config_path, "w") as handle:
             yaml.safe_dump(config, handle, sort_keys=True)
     log.info("environment: %d rows; config with %d sections", len(table), len(config))
+
+
+def tables(
+    split_table2_csv: str,
+    metrics_csvs: dict[str, str],
+    meta_jsons: dict[str, str],
+    members_csv: str | None,
+    table_files: dict[str, str],
+) -> None:
+    """The paper's Tables 2, 3 and 4, each as ``table_files["table<n>_<format>"]`` (csv, md, tex, html)."""
+    from ..outputs import TABLE_FORMATS, TABLES
+    from ..tables import paper_tables, write_table
+
+    built = paper_tables(split_table2_csv, metrics_csvs, meta_jsons, members_csv)
+    keys = [f"table{n}_{ext}" for n in TABLES for ext in TABLE_FORMATS]
+    with staged_outputs(*(table_files[key] for key in keys)) as staged:
+        files = dict(zip(keys, staged, strict=True))
+        for n, (table, shown, caption) in built.items():
+            write_table(table, shown, caption, {ext: files[f"table{n}_{ext}"] for ext in TABLE_FORMATS})
+    log.info("tables %s: %d models and ensembles", ", ".join(map(str, built)), len(metrics_csvs))

@@ -2,17 +2,15 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from pathlib import Path
-
 from murad.job_runner import run_job
-from murad.tables import write_tables
+from murad.jobs.report import tables
 
 run_job(
     snakemake,
-    write_tables,
+    tables,
     split_table2_csv=snakemake.input.split_table2,
     metrics_csvs=dict(zip(snakemake.params.evaluated, snakemake.input.metrics, strict=True)),
     meta_jsons=dict(zip(snakemake.params.models, snakemake.input.meta, strict=True)),
     members_csv=snakemake.input.members[0] if snakemake.input.members else None,
-    out_dir=str(Path(snakemake.output.table2_csv).parent),
+    table_files=dict(snakemake.output.items()),
 )
