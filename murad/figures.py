@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-from .io import staged_outputs
-from .outputs import FIGURE_FORMATS, FIGURES, ordered
-from .plotting import apply_style, save_figure
+from .outputs import ordered
 
 BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
 
@@ -218,22 +217,12 @@ def confusion_matrices(studies: dict[str, pd.DataFrame]):
     return _small_multiples(studies, draw, (2.1, 2.0), "predicted", "true")[0]
 
 
-def write_figures(
-    studies_csvs: dict[str, str],
-    history_csvs: dict[str, str],
-    table3_csv: str,
-    table4_csv: str,
-    out_dir: str | Path,
-    style: str = "whitegrid",
-    palette: str = "colorblind",
-    dpi: int = 150,
-) -> list[Path]:
-    """Every figure as ``out_dir/<name>.png`` and ``.svg``, all-or-nothing; the metrics come from Tables 3 and 4."""
-    apply_style(style, palette)
-    studies = {m: pd.read_csv(p) for m, p in studies_csvs.items()}
-    histories = {m: pd.read_csv(p) for m, p in history_csvs.items()}
-    table3, table4 = pd.read_csv(table3_csv), pd.read_csv(table4_csv)
-    drawers = {
+def figure_drawers(
+    studies: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], table3: pd.DataFrame, table4: pd.DataFrame
+) -> dict[str, Callable[[], Figure]]:
+    """Every figure of the report by name (``murad.outputs.FIGURES``), each drawn when called; the metrics come from
+    Tables 3 and 4."""
+    return {
         "kappa_heatmap": lambda: kappa_heatmap(table3, table4),
         "metric_bars": lambda: metric_bars(table3),
         "roc_curves": lambda: roc_curves(studies),
@@ -241,10 +230,3 @@ def write_figures(
         "kappa_tradeoff": lambda: kappa_tradeoff(table3),
         "confusion_matrices": lambda: confusion_matrices(studies),
     }
-    out_dir = Path(out_dir)
-    paths = [out_dir / f"{name}.{ext}" for name in FIGURES for ext in FIGURE_FORMATS]
-    per_figure = len(FIGURE_FORMATS)
-    with staged_outputs(*paths) as staged:
-        for index, name in enumerate(FIGURES):
-            save_figure(drawers[name](), *staged[per_figure * index : per_figure * (index + 1)], dpi=dpi)
-    return paths

@@ -40,7 +40,7 @@ BODY_PARTS = ["elbow", "finger", "forearm", "hand", "humerus", "shoulder", "wris
 
 
 def _results(models: dict[str, tuple[float, float]], trained: set[str], epochs: int) -> dict:
-    """What ``write_figures`` reads, as frames: an untrained model (not in ``trained``) ran one epoch, calls every study
+    """What the figures job reads, as frames: an untrained model (not in ``trained``) ran one epoch, calls every study
     normal at probability about 0.5 and has kappa 0 (as most of the demo's do); a trained one ran ``epochs``."""
     rng = np.random.default_rng(0)
     names = ordered(models)

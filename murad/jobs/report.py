@@ -44,3 +44,35 @@ def tables(
         for n, (table, shown, caption) in built.items():
             write_table(table, shown, caption, {ext: files[f"table{n}_{ext}"] for ext in TABLE_FORMATS})
     log.info("tables %s: %d models and ensembles", ", ".join(map(str, built)), len(metrics_csvs))
+
+
+def figures(
+    studies_csvs: dict[str, str],
+    history_csvs: dict[str, str],
+    table3_csv: str,
+    table4_csv: str,
+    figure_files: dict[str, str],
+    style: str,
+    palette: str,
+    dpi: int,
+) -> None:
+    """Every figure of the report, each as ``figure_files["<name>_<format>"]`` (png, svg)."""
+    import pandas as pd
+
+    from ..figures import figure_drawers
+    from ..outputs import FIGURE_FORMATS, FIGURES
+    from ..plotting import apply_style, save_figure
+
+    apply_style(style, palette)
+    drawers = figure_drawers(
+        {name: pd.read_csv(path) for name, path in studies_csvs.items()},
+        {model: pd.read_csv(path) for model, path in history_csvs.items()},
+        pd.read_csv(table3_csv),
+        pd.read_csv(table4_csv),
+    )
+    keys = [f"{name}_{ext}" for name in FIGURES for ext in FIGURE_FORMATS]
+    with staged_outputs(*(figure_files[key] for key in keys)) as staged:
+        files = dict(zip(keys, staged, strict=True))
+        for name in FIGURES:
+            save_figure(drawers[name](), *(files[f"{name}_{ext}"] for ext in FIGURE_FORMATS), dpi=dpi)
+    log.info("figures: %s", ", ".join(FIGURES))

@@ -2,20 +2,17 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
-from pathlib import Path
-
-from murad.figures import write_figures
 from murad.job_runner import run_job
+from murad.jobs.report import figures
 
-evaluated = list(snakemake.params.evaluated)
 run_job(
     snakemake,
-    write_figures,
-    studies_csvs=dict(zip(evaluated, snakemake.input.studies, strict=True)),
+    figures,
+    studies_csvs=dict(zip(snakemake.params.evaluated, snakemake.input.studies, strict=True)),
     history_csvs=dict(zip(snakemake.params.models, snakemake.input.history, strict=True)),
     table3_csv=snakemake.input.table3,
     table4_csv=snakemake.input.table4,
-    out_dir=str(Path(snakemake.output[0]).parent),
+    figure_files=dict(snakemake.output.items()),
     style=snakemake.params.style,
     palette=snakemake.params.palette,
     dpi=snakemake.params.dpi,
