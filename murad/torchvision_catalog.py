@@ -1,4 +1,4 @@
-"""torchvision's classification models and their ImageNet weight files, known without importing torch.
+"""torchvision's classification models, their ImageNet weight files and sizes, known without importing torch.
 
 Snakemake parses the workflow on every command, `snakemake -n` included, and the parse checks the model names and
 names the files `stage_weights` writes. Importing torchvision for that takes longer than all the rest of a dry run,
@@ -97,6 +97,92 @@ IMAGENET_WEIGHTS_FILES = {
 }
 
 
+# Every model's size as torchvision's weights metadata gives it: (millions of parameters, GFLOPs of one 224 px
+# forward pass). The workflow sizes a training job's memory and walltime by it.
+MODEL_SIZES = {
+    "alexnet": (61.1, 0.714),
+    "convnext_base": (88.6, 15.355),
+    "convnext_large": (197.8, 34.361),
+    "convnext_small": (50.2, 8.684),
+    "convnext_tiny": (28.6, 4.456),
+    "densenet121": (8.0, 2.834),
+    "densenet161": (28.7, 7.728),
+    "densenet169": (14.1, 3.36),
+    "densenet201": (20.0, 4.291),
+    "efficientnet_b0": (5.3, 0.386),
+    "efficientnet_b1": (7.8, 0.687),
+    "efficientnet_b2": (9.1, 1.088),
+    "efficientnet_b3": (12.2, 1.827),
+    "efficientnet_b4": (19.3, 4.394),
+    "efficientnet_b5": (30.4, 10.266),
+    "efficientnet_b6": (43.0, 19.068),
+    "efficientnet_b7": (66.3, 37.746),
+    "efficientnet_v2_l": (118.5, 56.08),
+    "efficientnet_v2_m": (54.1, 24.582),
+    "efficientnet_v2_s": (21.5, 8.366),
+    "googlenet": (6.6, 1.498),
+    "inception_v3": (27.2, 5.713),
+    "maxvit_t": (30.9, 5.558),
+    "mnasnet0_5": (2.2, 0.104),
+    "mnasnet0_75": (3.2, 0.215),
+    "mnasnet1_0": (4.4, 0.314),
+    "mnasnet1_3": (6.3, 0.526),
+    "mobilenet_v2": (3.5, 0.301),
+    "mobilenet_v3_large": (5.5, 0.217),
+    "mobilenet_v3_small": (2.5, 0.057),
+    "regnet_x_16gf": (54.3, 15.941),
+    "regnet_x_1_6gf": (9.2, 1.603),
+    "regnet_x_32gf": (107.8, 31.736),
+    "regnet_x_3_2gf": (15.3, 3.177),
+    "regnet_x_400mf": (5.5, 0.414),
+    "regnet_x_800mf": (7.3, 0.8),
+    "regnet_x_8gf": (39.6, 7.995),
+    "regnet_y_128gf": (644.8, 374.57),
+    "regnet_y_16gf": (83.6, 15.912),
+    "regnet_y_1_6gf": (11.2, 1.612),
+    "regnet_y_32gf": (145.0, 32.28),
+    "regnet_y_3_2gf": (19.4, 3.176),
+    "regnet_y_400mf": (4.3, 0.402),
+    "regnet_y_800mf": (6.4, 0.834),
+    "regnet_y_8gf": (39.4, 8.473),
+    "resnet101": (44.5, 7.801),
+    "resnet152": (60.2, 11.514),
+    "resnet18": (11.7, 1.814),
+    "resnet34": (21.8, 3.664),
+    "resnet50": (25.6, 4.089),
+    "resnext101_32x8d": (88.8, 16.414),
+    "resnext101_64x4d": (83.5, 15.46),
+    "resnext50_32x4d": (25.0, 4.23),
+    "shufflenet_v2_x0_5": (1.4, 0.04),
+    "shufflenet_v2_x1_0": (2.3, 0.145),
+    "shufflenet_v2_x1_5": (3.5, 0.296),
+    "shufflenet_v2_x2_0": (7.4, 0.583),
+    "squeezenet1_0": (1.2, 0.819),
+    "squeezenet1_1": (1.2, 0.349),
+    "swin_b": (87.8, 15.431),
+    "swin_s": (49.6, 8.741),
+    "swin_t": (28.3, 4.491),
+    "swin_v2_b": (87.9, 20.325),
+    "swin_v2_s": (49.7, 11.546),
+    "swin_v2_t": (28.4, 5.94),
+    "vgg11": (132.9, 7.609),
+    "vgg11_bn": (132.9, 7.609),
+    "vgg13": (133.0, 11.308),
+    "vgg13_bn": (133.1, 11.308),
+    "vgg16": (138.4, 15.47),
+    "vgg16_bn": (138.4, 15.47),
+    "vgg19": (143.7, 19.632),
+    "vgg19_bn": (143.7, 19.632),
+    "vit_b_16": (86.6, 17.564),
+    "vit_b_32": (88.2, 4.409),
+    "vit_h_14": (633.5, 1016.717),
+    "vit_l_16": (304.3, 61.555),
+    "vit_l_32": (306.5, 15.378),
+    "wide_resnet101_2": (126.9, 22.753),
+    "wide_resnet50_2": (68.9, 11.398),
+}
+
+
 def is_classification_model(name: str) -> bool:
     """Whether torchvision has a classification model called ``name``."""
     if name in IMAGENET_WEIGHTS_FILES:
@@ -114,3 +200,13 @@ def weights_file(name: str, hub_dir: str | Path) -> Path:
 
         file = Path(torchvision.models.get_model_weights(name).DEFAULT.url).name
     return Path(hub_dir) / "checkpoints" / file
+
+
+def model_size(name: str) -> tuple[float, float]:
+    """(millions of parameters, GFLOPs of one 224 px forward pass) of a torchvision model."""
+    if name in MODEL_SIZES:
+        return MODEL_SIZES[name]
+    import torchvision
+
+    meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+    return round(meta["num_params"] / 1e6, 1), meta["_ops"]

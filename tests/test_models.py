@@ -8,7 +8,7 @@ import torchvision
 from torch import nn
 
 from murad.models import PAPER_MODELS, WeightsMissingError, build_model, model_spec, weights_file
-from murad.torchvision_catalog import IMAGENET_WEIGHTS_FILES
+from murad.torchvision_catalog import IMAGENET_WEIGHTS_FILES, MODEL_SIZES
 
 
 def test_the_paper_has_eighteen_models():
@@ -22,6 +22,8 @@ def test_the_torch_free_catalog_is_the_installed_torchvisions():
     for name in names:
         url = torchvision.models.get_model_weights(name).DEFAULT.url
         assert IMAGENET_WEIGHTS_FILES[name] == url.rsplit("/", 1)[1], name
+        meta = torchvision.models.get_model_weights(name).DEFAULT.meta
+        assert MODEL_SIZES[name] == (round(meta["num_params"] / 1e6, 1), meta["_ops"]), name
     assert set(PAPER_MODELS) <= set(names)
 
 

@@ -7,7 +7,7 @@ from murad.code_digest import murad_code_digest
 from murad.config import ConfigError, validate_config
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 from murad.outputs import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
-from murad.torchvision_catalog import is_classification_model, weights_file
+from murad.torchvision_catalog import is_classification_model, model_size, weights_file
 
 # Nested `--config` values arrive from the command line as text; they are read by the schema's types.
 validate_config(
@@ -129,8 +129,10 @@ def metrics_group(wildcards):
 
 
 def heavy_model(model):
-    """VGG (Adam over ~140 M parameters), ResNeXt-101, ResNet-152 and DenseNet-161: the most memory and time."""
-    return model.startswith("vgg") or model in ("resnext101_32x8d", "resnet152", "densenet161")
+    """Models with over 50 M parameters (Adam keeps three copies) or 7.5 GFLOPs a forward pass: the VGGs,
+    ResNet-101/152, ResNeXt-101 and DenseNet-161 of the paper's 18 need the most memory and time."""
+    parameters, gflops = model_size(model)
+    return parameters > 50 or gflops > 7.5
 
 
 def training_mem_mb(model):
