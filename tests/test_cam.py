@@ -1,11 +1,13 @@
 """Class activation maps: the CAM identity per family, Grad-CAM for VGG, the localisation scores and baselines on
-hand-made maps, a trained model's map peaking in a known box, and the cam rules through the real workflow."""
+hand-made maps, a trained model's map peaking in a known box, the figures' layout, the cam jobs against the package's
+own functions, and the cam rules through the real workflow."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,10 +15,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from murad import cam as cams
-from murad.data import BatchAugmenter, take
-from murad.jobs.cam import NO_LESIONS_NOTE, cam, cam_localization
-from murad.models import build_model, model_spec
+from murad.cam import localisation, maps, rendering, summary
+from murad.data import BatchAugmenter, load_radiograph, take
+from murad.errors import InputError
+from murad.io import write_csv
+from murad.jobs.cam import NO_LESIONS_NOTE, cam_figures, cam_localization, cam_maps
+from murad.models import PAPER_MODELS, build_model, model_spec
+from murad.plotting import apply_style, overlapping_texts
+from murad.train import choose_device, load_trained
 
 from .conftest import default_config, merged, run_snakemake
 
@@ -40,13 +46,13 @@ def test_cam_is_the_papers_weighted_sum_and_its_mean_plus_bias_is_the_logit(name
     spec = model_spec(name)
     assert spec.gap_linear
     images = torch.randn(3, 3, size, size)
-    maps, logits = cams.class_activation_maps(model, spec, images)
+    cams, logits = maps.class_activation_maps(model, spec, images)
     head = model.get_submodule(spec.head)
     with torch.no_grad():
         expected = model(images).reshape(-1)
     assert torch.allclose(logits, expected, atol=1e-5)
-    assert torch.allclose(maps.mean(dim=(1, 2)) + head.bias[0], logits, rtol=1e-4, atol=1e-4)
-    assert float(maps.std()) > 0  # a real map, not a constant
+    assert torch.allclose(cams.mean(dim=(1, 2)) + head.bias[0], logits, rtol=1e-4, atol=1e-4)
+    assert float(cams.std()) > 0  # a real map, not a constant
     assert no_hooks_left(model)
 
 
@@ -56,10 +62,10 @@ def test_gradcam_of_a_gap_linear_head_is_the_rectified_cam_over_the_cell_count()
     model = build_model("resnet18", "none", image_size=64).eval()
     spec = model_spec("resnet18")
     images = torch.randn(2, 3, 64, 64)
-    cam_maps, _ = cams.class_activation_maps(model, spec, images)
-    grad_maps, logits = cams.grad_cams(model, spec.cam_layer, images)
-    cells = cam_maps.shape[1] * cam_maps.shape[2]
-    assert torch.allclose(grad_maps, F.relu(cam_maps) / cells, atol=1e-5)
+    cams, _ = maps.class_activation_maps(model, spec, images)
+    grad_cams, logits = maps.grad_cams(model, spec.cam_layer, images)
+    cells = cams.shape[1] * cams.shape[2]
+    assert torch.allclose(grad_cams, F.relu(cams) / cells, atol=1e-5)
     assert torch.allclose(logits, model(images).reshape(-1).detach(), atol=1e-5)
 
 
@@ -67,24 +73,37 @@ def test_gradcam_for_vgg_is_non_negative_at_the_last_conv_map_and_leaves_no_hook
     torch.manual_seed(0)
     model = build_model("vgg11_bn", "none", image_size=64).eval()
     spec = model_spec("vgg11_bn")
-    method = cams.cam_method(model, spec)
-    assert method.name == "Grad-CAM" and method.layer == "features.27"
+    method = maps.cam_method(spec)  # the registry's choice: no GAP -> linear head, so Grad-CAM on its cam_layer
+    assert method == maps.CamMethod("Grad-CAM", "features.27") == maps.CamMethod("Grad-CAM", spec.cam_layer)
     assert isinstance(model.get_submodule(method.layer), torch.nn.ReLU)  # the ReLU before the final max-pool
     flags = [p.requires_grad for p in model.parameters()]
     cache = np.random.default_rng(0).integers(0, 256, (5, 64, 64), dtype=np.uint8)
-    maps, logits, used = cams.compute_maps(model, spec, cache, np.arange(5), batch_size=2)
+    cams, logits, used = maps.compute_maps(model, spec, cache, np.arange(5), batch_size=2)
     assert used == method
-    assert maps.shape == (5, 4, 4) and logits.shape == (5,)  # 64 / 16: the map before the last pooling
-    assert (maps >= 0).all() and maps.max() > 0
+    assert cams.shape == (5, 4, 4) and logits.shape == (5,)  # 64 / 16: the map before the last pooling
+    assert (cams >= 0).all() and cams.max() > 0
     assert no_hooks_left(model)
     assert [p.requires_grad for p in model.parameters()] == flags
     # a failing forward pass removes the hook and restores the parameters too
     with pytest.raises(RuntimeError):
-        cams.grad_cams(model, method.layer, torch.randn(1, 2, 64, 64))
+        maps.grad_cams(model, method.layer, torch.randn(1, 2, 64, 64))
     assert no_hooks_left(model)
     assert [p.requires_grad for p in model.parameters()] == flags
     with pytest.raises(ValueError, match="Grad-CAM"):
-        cams.class_activation_maps(model, spec, torch.randn(1, 3, 64, 64))
+        maps.class_activation_maps(model, spec, torch.randn(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize("name", PAPER_MODELS)
+def test_the_method_follows_the_registry_and_maps_its_cam_layer(name):
+    spec = model_spec(name)
+    assert maps.cam_method(spec) == maps.CamMethod("CAM" if spec.gap_linear else "Grad-CAM", spec.cam_layer)
+
+
+def test_every_method_is_one_weighted_sum_of_the_layers_channels():
+    weights = torch.tensor([[1.0, -2.0], [0.5, 0.0]])  # (B, C)
+    activations = torch.arange(16.0).reshape(2, 2, 2, 2)  # (B, C, h, w)
+    expected = torch.stack([1.0 * activations[0, 0] - 2.0 * activations[0, 1], 0.5 * activations[1, 0]])
+    assert torch.equal(maps.weighted_sum(weights, activations), expected)
 
 
 # ------------------------------------------------------------------------------ scores and baselines by hand
@@ -93,71 +112,74 @@ def test_gradcam_for_vgg_is_non_negative_at_the_last_conv_map_and_leaves_no_hook
 def test_peak_pointing_game_and_its_tolerance():
     heat = np.zeros((100, 200), np.float32)  # H = 100, W = 200: tolerance is a share of 200 px
     heat[50, 150] = 1.0
-    assert cams.peak(heat) == (150, 50)
-    assert cams.pointing_hit(heat, (140, 40, 160, 60), 0.0)  # inside
-    assert not cams.pointing_hit(heat, (10, 10, 20, 20), 0.03)
+    assert localisation.peak(heat) == (150, 50)
+    assert localisation.pointing_hit(heat, (140, 40, 160, 60), 0.0)  # inside
+    assert not localisation.pointing_hit(heat, (10, 10, 20, 20), 0.03)
     # box starts 5 px right of the peak: within 0.03 x 200 = 6 px, not within 0.02 x 200 = 4 px
-    assert cams.box_distance(150, 50, (155, 40, 170, 60)) == 5
-    assert cams.pointing_hit(heat, (155, 40, 170, 60), 0.03)
-    assert not cams.pointing_hit(heat, (155, 40, 170, 60), 0.02)
+    assert localisation.box_distance(150, 50, (155, 40, 170, 60)) == 5
+    assert localisation.pointing_hit(heat, (155, 40, 170, 60), 0.03)
+    assert not localisation.pointing_hit(heat, (155, 40, 170, 60), 0.02)
     # x1, y1 are exclusive: pixel 150 is 1 px right of the box [140, 150)
-    assert cams.box_distance(150, 50, (140, 40, 150, 60)) == 1
-    assert cams.box_distance(0, 0, (3, 4, 9, 9)) == 5  # diagonal: hypot(3, 4)
+    assert localisation.box_distance(150, 50, (140, 40, 150, 60)) == 1
+    assert localisation.box_distance(0, 0, (3, 4, 9, 9)) == 5  # diagonal: hypot(3, 4)
 
 
 def test_energy_share_chance_and_the_tolerance_chance_by_hand():
     heat = np.zeros((4, 10), np.float32)
     heat[:, :5] = 1.0
-    assert cams.energy_share(heat, (0, 0, 5, 2)) == pytest.approx(10 / 20)
-    assert cams.energy_share(heat + 3, (0, 0, 5, 2)) == pytest.approx(0.5)  # min-max normalised first
-    assert cams.energy_share(heat, (5, 0, 10, 4)) == 0
-    assert cams.box_fraction((0, 0, 5, 2), 10, 4) == pytest.approx(10 / 40)
+    assert localisation.energy_share(heat, (0, 0, 5, 2)) == pytest.approx(10 / 20)
+    assert localisation.energy_share(heat + 3, (0, 0, 5, 2)) == pytest.approx(0.5)  # min-max normalised first
+    assert localisation.energy_share(heat, (5, 0, 10, 4)) == 0
+    assert localisation.box_fraction((0, 0, 5, 2), 10, 4) == pytest.approx(10 / 40)
     # a 2 x 2 box on a 10 x 10 image, tolerance 0.1 x 10 = 1 px: the box and the 8 pixels beside its sides
-    assert cams.chance_pointing((4, 4, 6, 6), 10, 10, 0.1) == pytest.approx(12 / 100)
-    assert cams.chance_pointing((4, 4, 6, 6), 10, 10, 0.0) == pytest.approx(cams.box_fraction((4, 4, 6, 6), 10, 10))
+    assert localisation.chance_pointing((4, 4, 6, 6), 10, 10, 0.1) == pytest.approx(12 / 100)
+    assert localisation.chance_pointing((4, 4, 6, 6), 10, 10, 0.0) == pytest.approx(
+        localisation.box_fraction((4, 4, 6, 6), 10, 10)
+    )
 
 
 def test_flat_maps_point_nowhere_and_spread_evenly():
     flat = np.zeros((20, 30), np.float32)
-    assert cams.peak(flat) is None
-    assert not cams.pointing_hit(flat, (0, 0, 30, 20), 0.1)
-    assert cams.energy_share(flat, (0, 0, 15, 20)) == pytest.approx(0.5)
-    assert (cams.normalise(flat) == 0).all()
+    assert localisation.peak(flat) is None
+    assert not localisation.pointing_hit(flat, (0, 0, 30, 20), 0.1)
+    assert localisation.energy_share(flat, (0, 0, 15, 20)) == pytest.approx(0.5)
+    assert (maps.normalise(flat) == 0).all()
 
 
 def test_a_lesions_file_with_two_boxes_for_one_image_is_refused_naming_file_and_image(tmp_path):
     row = "MURA-v1.1/valid/XR_HAND/patient1/study1_positive/image1.png,fracture,1,2,3,4,10,10"
     lesions = tmp_path / "lesions.csv"
     lesions.write_text(f"path,kind,x0,y0,x1,y1,width,height\n{row}\n{row.replace('1,2,3,4', '5,5,8,8')}\n")
-    with pytest.raises(cams.InputError) as error:
-        cams.read_lesions(lesions)
+    with pytest.raises(InputError) as error:
+        localisation.read_lesions(lesions)
     assert str(error.value) == f"{lesions}: {row.split(',')[0]} has more than one box (one per image expected)"
 
 
 def test_centre_baseline_peaks_at_the_centre_and_is_scored_like_a_map():
-    centre = cams.centre_map(7, 11)
-    assert cams.peak(centre) == (5, 3)
-    scores = cams.score_map(centre, (4, 2, 7, 5), 0.0)
+    centre = localisation.centre_map(7, 11)
+    assert localisation.peak(centre) == (5, 3)
+    scores = localisation.score_map(centre, (4, 2, 7, 5), 0.0)
     assert scores["pointing_hit"] == 1 and scores["centre_hit"] == 1
     assert scores["energy_share"] == pytest.approx(scores["centre_energy"])
-    off = cams.score_map(centre, (0, 0, 2, 2), 0.0)
+    off = localisation.score_map(centre, (0, 0, 2, 2), 0.0)
     assert off["centre_hit"] == 0 and 0 < off["centre_energy"] < off["chance"]
 
 
 def test_upsampling_puts_a_cell_on_the_original_pixels_and_the_peak_at_its_centre():
     cell = np.array([[0.0, 0.0], [0.0, 1.0]], np.float32)  # bottom-right cell of a 2 x 2 map
-    heat = cams.upsample(cell, 20, 40)  # original H = 20, W = 40 (the cache squashed it to a square)
+    heat = maps.upsample(cell, 20, 40)  # original H = 20, W = 40 (the cache squashed it to a square)
     assert heat.shape == (20, 40)
     assert heat[:10, :20].max() < heat[15:, 30:].min()
     # the border plateau's tie goes to the cell centre, ((1 + 0.5) x 40 / 2 - 0.5, (1 + 0.5) x 20 / 2 - 0.5)
-    assert cams.peak(heat) == (30, 15)
+    assert localisation.peak(heat) == (30, 15)
 
 
 def test_localisation_table_means_per_model_and_kind_with_baselines():
-    def frame(hits, energy, kinds):
+    def frame(hits, energy, kinds, method="CAM", layer="layer4"):
         return pd.DataFrame(
             {
-                "method": "CAM (layer4)",
+                "method": method,
+                "layer": layer,
                 "kind": kinds,
                 "pointing_hit": hits,
                 "energy_share": energy,
@@ -171,10 +193,10 @@ def test_localisation_table_means_per_model_and_kind_with_baselines():
 
     scores = {
         "b": frame([1, 0, 1, None], [0.5, 0.1, 0.3, None], ["lytic", "fracture", "lytic", None]),
-        "a": frame([0, 0, 1, None], [0.2, 0.2, 0.2, None], ["lytic", "fracture", "lytic", None]),
+        "a": frame([0, 0, 1, None], [0.2, 0.2, 0.2, None], ["lytic", "fracture", "lytic", None], "Grad-CAM", "f.2"),
     }
-    table = cams.localisation_table(scores)
-    assert list(table.columns) == cams.LOCALISATION_COLUMNS
+    table = localisation.localisation_table(scores)
+    assert list(table.columns) == localisation.LOCALISATION_COLUMNS
     assert list(zip(table["model"], table["kind"], strict=True)) == [
         ("a", "all"),
         ("a", "fracture"),
@@ -188,8 +210,13 @@ def test_localisation_table_means_per_model_and_kind_with_baselines():
     assert b.loc["lytic", "energy"] == pytest.approx(0.4) and b.loc["lytic", "chance"] == pytest.approx(0.2)
     assert b.loc["all", "centre_pointing"] == pytest.approx(1 / 3)
     assert b.loc["fracture", "flat"] == 1 and b.loc["lytic", "flat"] == 0
-    markdown = cams.localisation_markdown(table, None, 0.03)
+    assert table.groupby("model")[["method", "layer"]].first().to_dict("index") == {
+        "a": {"method": "Grad-CAM", "layer": "f.2"},
+        "b": {"method": "CAM", "layer": "layer4"},
+    }
+    markdown = summary.localisation_markdown(table, None, 0.03)
     assert "| chance |" in markdown and "| centre baseline |" in markdown and "0.03 x" in markdown
+    assert "| model | method | layer | all (n=3) |" in markdown and "| a | Grad-CAM | f.2 | 0.333 |" in markdown
 
 
 # ------------------------------------------------------------------- a trained model points at a known box
@@ -245,16 +272,83 @@ def test_a_trained_small_models_map_peaks_in_the_known_box():
     test, test_labels, boxes = blob_images(60, size, seed=2)
     model.eval()
     positives = np.flatnonzero(test_labels == 1)
-    maps, logits, method = cams.compute_maps(model, model_spec("resnet18"), test, np.arange(len(test)), 32)
-    assert method.name == "CAM" and maps.shape == (60, 4, 4)
+    cams, logits, method = maps.compute_maps(model, model_spec("resnet18"), test, np.arange(len(test)), 32)
+    assert method == maps.CamMethod("CAM", "layer4") and cams.shape == (60, 4, 4)
     assert ((logits > 0) == (test_labels == 1)).mean() >= 0.9  # it learned the task
-    scores = [cams.score_map(cams.upsample(maps[i], size, size), boxes[i], 0.05) for i in positives]
+    scores = [localisation.score_map(maps.upsample(cams[i], size, size), boxes[i], 0.05) for i in positives]
     hits = np.mean([s["pointing_hit"] for s in scores])
     # a 4 x 4 map on a 128 px image: the peak is a cell centre, so most (not all) peaks land in the 32 px box
     assert hits >= 0.6, hits
     assert hits > np.mean([s["chance_pointing"] for s in scores]) + 0.4
     assert hits > np.mean([s["centre_hit"] for s in scores]) + 0.25
     assert np.mean([s["energy_share"] for s in scores]) > np.mean([s["chance"] for s in scores])
+
+
+# ------------------------------------------------------------------------------------------------ the figures
+
+
+def grid_panels(boxes: bool, shape: tuple[int, int]) -> list[rendering.Panel]:
+    """2 body parts x 2 images of one shape (rows, columns), with lesion boxes (a hit and a miss each) or without."""
+    rng = np.random.default_rng(0)
+    panels = []
+    for part in ("XR_ELBOW", "XR_HAND"):
+        for hit in (True, False):
+            radiograph = rng.integers(0, 256, shape, dtype=np.uint8)
+            picture = np.repeat(radiograph[..., None], 3, axis=2)
+            box, kind = ((10, 10, 60, 40), "fracture") if boxes else (None, None)
+            panels.append(
+                rendering.Panel(part, radiograph, picture, 0.73, 1, box, kind, hit if boxes else None, (30, 20))
+            )
+    return panels
+
+
+@pytest.mark.parametrize("method", [maps.CamMethod("CAM", "features"), maps.CamMethod("Grad-CAM", "features.29")])
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)], ids=["portrait", "landscape"])
+@pytest.mark.parametrize("boxes", [True, False], ids=["boxes", "no boxes"])
+def test_the_grid_figures_title_sits_above_the_panel_titles(method, shape, boxes):
+    apply_style(STYLE["style"], STYLE["palette"])
+    figure = rendering.grid_figure("densenet121", method, grid_panels(boxes, shape), scored=boxes)
+    try:
+        assert overlapping_texts(figure) == []
+        renderer = figure.canvas.get_renderer()
+        title = next(text for text in figure.texts if text.get_text() == figure.get_suptitle())
+        above = title.get_window_extent(renderer)
+        assert above.y1 <= figure.bbox.y1  # inside the figure, and above every panel title
+        assert all(above.y0 > ax.title.get_window_extent(renderer).y1 for ax in figure.axes if ax.get_title())
+    finally:
+        plt.close(figure)
+
+
+def test_the_localisation_figure_has_no_overlapping_texts():
+    def scores(method, layer, hits, flat):
+        return pd.DataFrame(
+            {
+                "method": method,
+                "layer": layer,
+                "kind": ["fracture", "hardware", "lytic", "lytic"],
+                "pointing_hit": hits,
+                "energy_share": [0.3, 0.1, 0.2, 0.25],
+                "chance": [0.05, 0.1, 0.08, 0.06],
+                "chance_pointing": [0.1, 0.15, 0.12, 0.1],
+                "centre_hit": [1, 0, 0, 1],
+                "centre_energy": [0.2, 0.1, 0.05, 0.15],
+                "peak_x": [None if flat else 1, 2, 3, 4],
+            }
+        )
+
+    table = localisation.localisation_table(
+        {
+            "densenet121": scores("CAM", "features", [1, 0, 1, 1], False),
+            "resnext101_32x8d": scores("CAM", "layer4", [0, 0, 1, 0], False),
+            "vgg19_bn": scores("Grad-CAM", "features.51", [0, 0, 0, 1], True),
+        }
+    )
+    apply_style(STYLE["style"], STYLE["palette"])
+    figure = summary.localisation_figure(table)
+    try:
+        assert overlapping_texts(figure) == []
+    finally:
+        plt.close(figure)
 
 
 # ----------------------------------------------------------------------------- the jobs and the workflow
@@ -270,48 +364,76 @@ def fake_trained_model(path, name="mobilenet_v2", size=64):
     )
 
 
-def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_with_a_note(small_mura, tmp_path):
+MAP_SETTINGS = {"images": "abnormal", "tolerance": 0.03, "batch_size": 16}  # cam_maps' (CAM_MAP_SETTINGS)
+DRAWING_SETTINGS = {"per_body_part": 1, "alpha": 0.45, "colormap": "jet"}  # cam_figures' (CAM_DRAWING_SETTINGS)
+
+
+def valid_split(root, folder) -> pd.DataFrame:
+    """MURA valid's table (``valid.csv``) and its 64 px cache (``valid.npy``) in ``folder``."""
     from murad.data import build_cache
     from murad.verify import verify_dataset
 
-    images, _ = verify_dataset(small_mura, check_files=False)
+    images, _ = verify_dataset(root, check_files=False)
     valid = images[images["path"].str.contains("/valid/")].reset_index(drop=True)
-    valid.to_csv(tmp_path / "valid.csv", index=False)
-    build_cache(valid, small_mura, 64, tmp_path / "valid.npy")
-    fake_trained_model(tmp_path / "model.pt")
-    settings = {
-        "images": "abnormal",
-        "per_body_part": 1,
-        "tolerance": 0.03,
-        "alpha": 0.45,
-        "colormap": "jet",
-        "batch_size": 16,
-    }
-    out = tmp_path / "cam"
-    cam(
-        str(tmp_path / "model.pt"),
-        str(tmp_path / "valid.csv"),
-        str(tmp_path / "valid.npy"),
-        str(small_mura),
-        None,
+    valid.to_csv(folder / "valid.csv", index=False)
+    build_cache(valid, root, 64, folder / "valid.npy")
+    return valid
+
+
+def run_cam_jobs(folder, root, lesions_csv: str | None):
+    """``cam_maps`` then ``cam_figures`` on ``folder``'s model.pt, valid.csv and valid.npy; their outputs in cam/."""
+    out = folder / "cam"
+    cam_maps(
+        str(folder / "model.pt"),
+        str(folder / "valid.csv"),
+        str(folder / "valid.npy"),
+        str(root),
+        lesions_csv,
+        str(out / "maps.npz"),
         str(out / "scores.csv"),
+        MAP_SETTINGS,
+    )
+    scored = lesions_csv is not None
+    cam_figures(
+        str(out / "maps.npz"),
+        str(out / "scores.csv"),
+        str(root),
+        scored,
         str(out / "figure.png"),
         str(out / "overlays"),
-        settings,
+        DRAWING_SETTINGS,
         STYLE,
     )
+    return out
+
+
+def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_with_a_note(small_mura, tmp_path):
+    valid = valid_split(small_mura, tmp_path)
+    fake_trained_model(tmp_path / "model.pt")
+    out = run_cam_jobs(tmp_path, small_mura, None)
     scores = pd.read_csv(out / "scores.csv")
-    assert list(scores.columns) == cams.SCORE_COLUMNS
+    assert list(scores.columns) == localisation.SCORE_COLUMNS
     assert len(scores) == int(valid["label"].sum()) and (scores["label"] == 1).all()
+    assert (scores["method"] == "CAM").all() and (scores["layer"] == "features").all()
     assert scores["pointing_hit"].isna().all() and scores["kind"].isna().all()  # not scored
     assert scores["prob"].between(0, 1).all() and scores["peak_x"].notna().all()
     drawn = sorted(p.name for p in (out / "overlays").iterdir())
-    assert drawn == sorted(scores.loc[scores["overlay"].notna(), "overlay"])
+    chosen = rendering.overlay_rows(scores, DRAWING_SETTINGS["per_body_part"])
+    assert drawn == sorted(rendering.overlay_name(path) for path in scores["path"].iloc[chosen])
     assert len(drawn) == scores["body_part"].nunique()  # one per body part
-    first = scores[scores["overlay"].notna()].iloc[0]
-    with Image.open(out / "overlays" / first["overlay"]) as overlay:
+    first = scores.iloc[chosen[0]]
+    with Image.open(out / "overlays" / rendering.overlay_name(first["path"])) as overlay:
         assert overlay.size == (first["width"], first["height"])  # drawn on the original image, not the input
+    assert (out / "figure.png").stat().st_size > 0
     assert not list(out.glob(".*partial"))
+
+    # maps and scores of different runs are refused (naming both files), and nothing is drawn
+    scores.iloc[1:].to_csv(out / "other.csv", index=False)
+    with pytest.raises(InputError, match="other.csv: not the images of .*maps.npz"):
+        cam_figures(
+            str(out / "maps.npz"), str(out / "other.csv"), str(small_mura), False, str(out / "other.png"), "", {}, STYLE
+        )
+    assert not (out / "other.png").exists()
 
     cam_localization(
         {"mobilenet_v2": str(out / "scores.csv")},
@@ -325,10 +447,51 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
         STYLE,
     )
     assert pd.read_csv(tmp_path / "loc.csv").empty
-    assert list(pd.read_csv(tmp_path / "loc.csv").columns) == cams.LOCALISATION_COLUMNS
+    assert list(pd.read_csv(tmp_path / "loc.csv").columns) == localisation.LOCALISATION_COLUMNS
     assert NO_LESIONS_NOTE in (tmp_path / "loc.md").read_text()
     assert NO_LESIONS_NOTE in (tmp_path / "loc.html").read_text()
     assert (tmp_path / "loc.png").stat().st_size > 0 and (tmp_path / "loc.svg").stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "vgg11_bn"])  # CAM and Grad-CAM
+def test_the_split_jobs_write_the_maps_scores_and_overlays_the_package_computes(small_mura, tmp_path, name):
+    """What cam_maps and cam_figures write is, value for value, what the maps, localisation and rendering functions
+    give on the same model and images (what the single cam job computed before the split)."""
+    valid = valid_split(small_mura, tmp_path)
+    fake_trained_model(tmp_path / "model.pt", name)
+    lesions_csv = small_mura / "lesions.csv"
+    out = run_cam_jobs(tmp_path, small_mura, str(lesions_csv))
+
+    device = choose_device()
+    model, _ = load_trained(tmp_path / "model.pt", device)
+    rows = maps.select_images(valid, MAP_SETTINGS["images"])
+    frame = valid.iloc[rows].reset_index(drop=True)
+    cache = np.load(tmp_path / "valid.npy")
+    cams, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, MAP_SETTINGS["batch_size"], device)
+    sizes = [localisation.image_size(small_mura / path) for path in frame["path"]]
+    boxes, kinds = localisation.lesion_boxes(list(frame["path"]), sizes, localisation.read_lesions(lesions_csv))
+    expected = localisation.score_images(frame, cams, logits, method, sizes, boxes, kinds, MAP_SETTINGS["tolerance"])
+    write_csv(expected, tmp_path / "expected.csv")
+    assert (out / "scores.csv").read_bytes() == (tmp_path / "expected.csv").read_bytes()
+    saved = maps.CamMaps.load(out / "maps.npz")
+    assert saved.model == name and saved.method == method == maps.cam_method(model_spec(name))
+    assert list(saved.paths) == list(frame["path"])
+    assert saved.maps.dtype == saved.logits.dtype == np.float32
+    assert np.array_equal(saved.maps, cams) and np.array_equal(saved.logits, logits)
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores["kind"].notna().sum() >= 5 and scores["pointing_hit"].notna().sum() >= 5  # scored against boxes
+    assert scores[["method", "layer"]].drop_duplicates().values.tolist() == [[method.name, method.layer]]
+
+    lut = rendering.colour_lut(DRAWING_SETTINGS["colormap"])
+    chosen = rendering.overlay_rows(scores, DRAWING_SETTINGS["per_body_part"])
+    assert any(boxes[row] for row in chosen)
+    for row in chosen:
+        image = scores.iloc[row]
+        heat = maps.upsample(cams[row], int(image["height"]), int(image["width"]))
+        picture = rendering.overlay(load_radiograph(small_mura / image["path"]), heat, lut, DRAWING_SETTINGS["alpha"])
+        picture = rendering.draw_box(picture, boxes[row]) if boxes[row] else picture
+        with Image.open(out / "overlays" / rendering.overlay_name(image["path"])) as drawn:
+            assert np.array_equal(np.asarray(drawn), picture)
 
 
 def tiny_cam_config() -> dict:
@@ -359,20 +522,26 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
     lesions = pd.read_csv(tmp_path / "results/data/synthetic/lesions.csv")
     valid = pd.read_csv(tmp_path / "results/split/valid.csv")
     abnormal_with_box = valid[(valid["label"] == 1) & valid["path"].isin(lesions["path"])]
-    for model, method in (("mobilenet_v2", "CAM (features)"), ("shufflenet_v2_x0_5", "Grad-CAM (conv5)")):
+    for model, method, layer in (("mobilenet_v2", "CAM", "features"), ("shufflenet_v2_x0_5", "Grad-CAM", "conv5")):
         folder = tmp_path / "results/cam" / model
         scores = pd.read_csv(folder / "scores.csv")
         assert list(scores["path"]) == list(valid.loc[valid["label"] == 1, "path"])  # valid's order
-        assert (scores["method"] == method).all()
+        assert (scores["method"] == method).all() and (scores["layer"] == layer).all()
         scored = scores[scores["kind"].notna()]
         assert list(scored["path"]) == list(abnormal_with_box["path"])
         assert scored["pointing_hit"].isin([0, 1]).all() and scored["energy_share"].between(0, 1).all()
+        assert list(maps.CamMaps.load(folder / "maps.npz").paths) == list(scores["path"])
         assert (folder / "figure.png").stat().st_size > 0
         assert len(list((folder / "overlays").glob("*.png"))) == scores["body_part"].nunique()
-        assert (tmp_path / f"results/logs/cam/{model}.log").read_text().count(" INFO ") >= 1
+        for rule in ("cam_maps", "cam_figures"):
+            assert (tmp_path / f"results/logs/{rule}/{model}.log").read_text().count(" INFO ") >= 1
     table = pd.read_csv(tmp_path / "results/cam/localization.csv")
     assert list(table.drop_duplicates("model")["model"]) == ["mobilenet_v2", "shufflenet_v2_x0_5"]
     assert table.groupby("model")["kind"].first().eq("all").all()
+    assert table.groupby("model")["layer"].first().to_dict() == {
+        "mobilenet_v2": "features",
+        "shufflenet_v2_x0_5": "conv5",
+    }
     assert (tmp_path / "results/figures/cam_localization.svg").exists()
     assert "## Pointing game" in (tmp_path / "results/cam/localization.md").read_text()
 
@@ -381,12 +550,13 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
         p: (tmp_path / p).read_bytes() for p in ("results/cam/mobilenet_v2/scores.csv", "results/cam/localization.csv")
     }
     written = (tmp_path / "results/cam/localization.csv").stat().st_mtime_ns
-    again = run_snakemake(tmp_path, "-c2", *targets, "--forcerun", "cam", "cam_localization", config=config)
+    rules = ("cam_maps", "cam_figures", "cam_localization")
+    again = run_snakemake(tmp_path, "-c2", *targets, "--forcerun", *rules, config=config)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (tmp_path / "results/cam/localization.csv").stat().st_mtime_ns > written  # it did run again
     assert {p: (tmp_path / p).read_bytes() for p in before} == before
 
-    # Changing one model's settings re-runs only that model's cam job (and the gather).
+    # Changing one model's settings re-runs only that model's cam jobs (and the gather).
     changed = tiny_cam_config()
     changed["training"]["models"]["shufflenet_v2_x0_5"] = {"lr": 5.0e-4}
     dry = run_snakemake(tmp_path, "-n", *targets, config=changed)

@@ -1,4 +1,5 @@
-"""The jobs of workflow/rules/cam.smk: class activation maps and their localisation."""
+"""The jobs of workflow/rules/cam.smk: class activation maps (on a GPU), their figures (no CNN) and their
+localisation over every model."""
 
 from __future__ import annotations
 
@@ -17,30 +18,27 @@ NO_LESIONS_NOTE = (
 )
 
 
-def cam(
+def cam_maps(
     model_path: str,
     table_csv: str,
     cache_path: str,
     root: str,
     lesions_csv: str | None,
+    maps_npz: str,
     scores_csv: str,
-    figure_png: str,
-    overlays_dir: str,
     settings: dict,
-    style: dict,
     threads: int = 1,
 ) -> None:
-    """CAMs (Grad-CAM for VGG) of one trained model on the selected MURA valid images: one scores row per image
-    (localisation against ``lesions_csv`` when given), overlays of ``per_body_part`` images per body part, and the
-    grid figure."""
+    """CAMs (Grad-CAM where the head is not global average pooling -> linear) of one trained model on the selected
+    MURA valid images, and one scores row per image: probability, the map's peak and, against ``lesions_csv`` when
+    given, the localisation scores."""
     import pandas as pd
     import torch
 
-    from .. import cam as cams
-    from ..data import load_radiograph, open_cache
+    from ..cam import localisation, maps
+    from ..data import open_cache
     from ..errors import InputError
     from ..models import model_spec
-    from ..plotting import apply_style, save_figure
     from ..train import choose_device, load_trained
 
     started = time.perf_counter()
@@ -48,62 +46,84 @@ def cam(
     device = choose_device()
     model, record = load_trained(model_path, device)
     name = record["model"]
-    spec = model_spec(name)
     table = pd.read_csv(table_csv)
     cache = open_cache(cache_path, len(table))
     trained = record["settings"]["image_size"]
     if cache.shape[-1] != trained:
         raise InputError(f"{cache_path}: {cache.shape[-1]} px images but {name} was trained at {trained} px")
-    rows = cams.select_images(table, settings["images"])
+    rows = maps.select_images(table, settings["images"])
     frame = table.iloc[rows].reset_index(drop=True)
-    maps, logits, method = cams.compute_maps(model, spec, cache, rows, settings["batch_size"], device)
+    heat, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, settings["batch_size"], device)
     computed = time.perf_counter()
 
-    lesions = cams.read_lesions(lesions_csv) if lesions_csv else None
-    sizes = [cams.image_size(Path(root) / path) for path in frame["path"]]
-    boxes, kinds = cams.lesion_boxes(list(frame["path"]), sizes, lesions, str(lesions_csv))
-    scores = cams.score_images(frame, maps, logits, method, sizes, boxes, kinds, settings["tolerance"])
-    drawn = cams.overlay_rows(scores, settings["per_body_part"])
-    for row in drawn:
-        scores.loc[row, "overlay"] = cams.overlay_name(scores.loc[row, "path"])
-
-    apply_style(style["style"], style["palette"])
-    lut = cams.colour_lut(settings["colormap"])
-    panels = []
-    with staged_outputs(scores_csv, figure_png) as (scores_path, figure_path), staged_directory(overlays_dir) as folder:
-        for row in drawn:
-            image = scores.iloc[row]
-            radiograph = load_radiograph(Path(root) / image["path"])
-            picture = cams.overlay(
-                radiograph, cams.upsample(maps[row], image["height"], image["width"]), lut, settings["alpha"]
-            )
-            cams.save_png(cams.draw_box(picture, boxes[row]) if boxes[row] else picture, folder / image["overlay"])
-            panels.append(cams.Panel.of(image, radiograph, picture, boxes[row]))
+    lesions = localisation.read_lesions(lesions_csv) if lesions_csv else None
+    sizes = [localisation.image_size(Path(root) / path) for path in frame["path"]]
+    boxes, kinds = localisation.lesion_boxes(list(frame["path"]), sizes, lesions, str(lesions_csv))
+    scores = localisation.score_images(frame, heat, logits, method, sizes, boxes, kinds, settings["tolerance"])
+    with staged_outputs(maps_npz, scores_csv) as (maps_path, scores_path):
+        maps.CamMaps(name, method, frame["path"].to_numpy(str), heat, logits).save(maps_path)
         write_csv(scores, scores_path)
-        save_figure(cams.grid_figure(name, method, panels, lesions is not None), figure_path, dpi=style["dpi"])
-
-    boxed = scores[scores["kind"].notna()]
-    summary = (
-        f"pointing {boxed['pointing_hit'].mean():.2f} (chance {boxed['chance_pointing'].mean():.2f}, centre "
-        f"{boxed['centre_hit'].mean():.2f}), energy {boxed['energy_share'].mean():.2f} (chance "
-        f"{boxed['chance'].mean():.2f}, centre {boxed['centre_energy'].mean():.2f}) on {len(boxed)} boxed "
-        "images"
-        if len(boxed)
-        else NO_LESIONS_NOTE
-        if lesions is None
-        else "no selected image has a box"
-    )
     log.info(
-        "%s: %s on %d %s MURA valid images in %.1f s (maps %.1f s), %d overlays; %s",
+        "%s: %s on %d %s MURA valid images in %.1f s (maps %.1f s); %s",
         name,
         method.label,
         len(frame),
         settings["images"],
         time.perf_counter() - started,
         computed - started,
-        len(drawn),
-        summary,
+        _score_summary(scores, lesions is not None),
     )
+
+
+def _score_summary(scores, scored: bool) -> str:
+    boxed = scores[scores["kind"].notna()]
+    if not len(boxed):
+        return "no selected image has a box" if scored else NO_LESIONS_NOTE
+    return (
+        f"pointing {boxed['pointing_hit'].mean():.2f} (chance {boxed['chance_pointing'].mean():.2f}, centre "
+        f"{boxed['centre_hit'].mean():.2f}), energy {boxed['energy_share'].mean():.2f} (chance "
+        f"{boxed['chance'].mean():.2f}, centre {boxed['centre_energy'].mean():.2f}) on {len(boxed)} boxed images"
+    )
+
+
+def cam_figures(
+    maps_npz: str,
+    scores_csv: str,
+    root: str,
+    scored: bool,
+    figure_png: str,
+    overlays_dir: str,
+    settings: dict,
+    style: dict,
+) -> None:
+    """One model's maps (``cam_maps``' outputs) drawn over the radiographs, without the CNN: overlays of
+    ``per_body_part`` images per body part (lesion box in green where there is one) and the grid figure."""
+    import pandas as pd
+
+    from ..cam import maps, rendering
+    from ..data import load_radiograph
+    from ..errors import InputError
+    from ..plotting import apply_style, save_figure
+
+    saved = maps.CamMaps.load(maps_npz)
+    scores = pd.read_csv(scores_csv)
+    if list(scores["path"]) != list(saved.paths):
+        raise InputError(f"{scores_csv}: not the images of {maps_npz} (in that order); run cam_maps again")
+    drawn = rendering.overlay_rows(scores, settings["per_body_part"])
+    apply_style(style["style"], style["palette"])
+    lut = rendering.colour_lut(settings["colormap"])
+    panels = []
+    with staged_outputs(figure_png) as (figure_path,), staged_directory(overlays_dir) as folder:
+        for row in drawn:
+            image = scores.iloc[row]
+            radiograph = load_radiograph(Path(root) / image["path"])
+            heat = maps.upsample(saved.maps[row], int(image["height"]), int(image["width"]))
+            panel = rendering.Panel.of(image, radiograph, rendering.overlay(radiograph, heat, lut, settings["alpha"]))
+            picture = rendering.draw_box(panel.overlay, panel.box) if panel.box else panel.overlay
+            rendering.save_png(picture, folder / rendering.overlay_name(image["path"]))
+            panels.append(panel)
+        save_figure(rendering.grid_figure(saved.model, saved.method, panels, scored), figure_path, dpi=style["dpi"])
+    log.info("%s: %s, %d overlays and the grid figure", saved.model, saved.method.label, len(drawn))
 
 
 def cam_localization(
@@ -121,12 +141,14 @@ def cam_localization(
     centre baselines: a CSV, a Markdown table and a figure; on data without lesion boxes, a note instead."""
     import pandas as pd
 
-    from .. import cam as cams
+    from ..cam import localisation, summary
     from ..plotting import apply_style, save_figure
     from ..tables import to_html
 
     scores = {model: pd.read_csv(path) for model, path in sorted(scores_csvs.items())}
-    table = cams.localisation_table(scores) if scored else pd.DataFrame(columns=cams.LOCALISATION_COLUMNS)
+    table = (
+        localisation.localisation_table(scores) if scored else pd.DataFrame(columns=localisation.LOCALISATION_COLUMNS)
+    )
     note = None if scored else NO_LESIONS_NOTE
     if scored and table.empty:
         note = "localisation not scored: no selected MURA valid image has a lesion box"
@@ -135,16 +157,17 @@ def cam_localization(
     with staged_outputs(*paths) as (csv_path, md_path, html_path, png_path, svg_path):
         write_csv(table, csv_path)
         Path(html_path).write_text(to_html(table.round(3), note or "CAM localisation per model and abnormality kind"))
-        with open(md_path, "w") as handle:
-            handle.write(cams.localisation_markdown(table, note, tolerance))
-        save_figure(cams.localisation_figure(table, note), png_path, svg_path, dpi=style["dpi"])
+        Path(md_path).write_text(summary.localisation_markdown(table, note, tolerance))
+        save_figure(summary.localisation_figure(table, note), png_path, svg_path, dpi=style["dpi"])
     if note:
         log.info("%d models: %s", len(scores), note)
-    for row in table[table["kind"] == cams.ALL_KINDS].itertuples():
+    for row in table[table["kind"] == localisation.ALL_KINDS].itertuples():
         log.info(
-            "%s (%s): pointing %.3f (chance %.3f, centre %.3f), energy %.3f (chance %.3f, centre %.3f), %d images",
+            "%s (%s on %s): pointing %.3f (chance %.3f, centre %.3f), energy %.3f (chance %.3f, centre %.3f), %d "
+            "images",
             row.model,
             row.method,
+            row.layer,
             row.pointing,
             row.chance_pointing,
             row.centre_pointing,

@@ -3,20 +3,17 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../..")  # the murad package, also inside a per-rule conda env
 
 from murad.job_runner import run_job
-from murad.jobs.cam import cam
+from murad.jobs.cam import cam_figures
 
 run_job(
     snakemake,
-    cam,
-    model_path=snakemake.input.model,
-    table_csv=snakemake.input.valid_table,
-    cache_path=snakemake.input.valid_cache,
+    cam_figures,
+    maps_npz=snakemake.input.maps,
+    scores_csv=snakemake.input.scores,
     root=snakemake.params.root,
-    lesions_csv=snakemake.input.get("lesions"),
-    scores_csv=snakemake.output.scores,
+    scored=snakemake.params.scored,
     figure_png=snakemake.output.figure,
     overlays_dir=snakemake.output.overlays,
     settings=dict(snakemake.params.settings),
     style=dict(snakemake.params.style),
-    threads=snakemake.threads,
 )
