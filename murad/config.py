@@ -43,9 +43,9 @@ def _fill_defaults(schema: dict, value: dict, root: dict | None = None) -> None:
             sub = {**root["$defs"][sub["$ref"].rpartition("/")[2]], **sub}
         if "default" in sub and key not in value:
             value[key] = copy.deepcopy(sub["default"])
-        if sub.get("type") == "object" and "properties" in sub:
-            if isinstance(value.setdefault(key, {}), dict):
-                _fill_defaults(sub, value[key], root)
+        is_section = sub.get("type") == "object" and "properties" in sub
+        if is_section and isinstance(value.setdefault(key, {}), dict):
+            _fill_defaults(sub, value[key], root)
 
 
 def _read_as(text: str, kind: str) -> object:

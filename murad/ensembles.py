@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import point_metrics, scopes, with_prediction
-from .outputs import BEST_PER_BODY_PART, top_k_name
+from .result_names import BEST_PER_BODY_PART, top_k_name
 
 
 def tuning_scores(tune_studies: dict[str, pd.DataFrame], threshold: float = 0.5) -> pd.DataFrame:

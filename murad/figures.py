@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-from .outputs import ordered
+from .result_names import ordered
 
 BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
 

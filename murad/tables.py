@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import write_csv
-from .outputs import ordered
+from .result_names import ordered
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.

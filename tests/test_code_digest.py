@@ -62,15 +62,15 @@ def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
         # point metrics also give training its tuning kappa and the ensembles their choice
         ("metrics", "point_metrics", {"metrics", "ensembles", "train"}),
         ("train", "train_model", {"train"}),
-        ("train", "load_trained", {"predict", "cam"}),
+        ("train", "load_trained", {"predict", "cam_maps"}),
         ("data", "build_cache", {"cache_images"}),
-        ("data", "BatchAugmenter.augment", {"train", "predict", "cam"}),
+        ("data", "BatchAugmenter.augment", {"train", "predict", "cam_maps"}),
         ("synthetic", "render_image", {"synthesize_mura"}),
         ("tables", "to_html", {"tables", "ensembles", "environment", "cam_localization"}),
         ("figures", "kappa_heatmap", {"figures"}),
-        ("cam", "compute_maps", {"cam"}),
+        ("cam/maps", "compute_maps", {"cam_maps"}),
         # the runner every script calls
-        ("workflow", "run_logged", {script.removesuffix(".py") for script in SCRIPTS}),
+        ("job_runner", "run_logged", {script.removesuffix(".py") for script in SCRIPTS}),
     ],
 )
 def test_an_edit_changes_the_digest_of_exactly_the_stages_that_run_it(project, module, function, stages):
@@ -83,7 +83,7 @@ def test_constants_and_imports_count_where_they_are_used(project):
     before = digests(project)
     path = project / "murad/data.py"
     path.write_text(path.read_text().replace("IMAGENET_STD = (0.229, 0.224, 0.225)", "IMAGENET_STD = (0.2, 0.2, 0.2)"))
-    assert changed(before, after := digests(project)) == {"train", "predict", "cam"}
+    assert changed(before, after := digests(project)) == {"train", "predict", "cam_maps"}
     # an import rebinding a name a stage uses: what the name means changed
     path = project / "murad/metrics.py"
     path.write_text(path.read_text().replace("import numpy as np", "import numpy as np\nimport math as np", 1))

@@ -11,8 +11,8 @@ import pytest
 
 from murad import figures
 from murad.figures import kappa_tradeoff
-from murad.outputs import BEST_PER_BODY_PART, FIGURES, ordered, top_k_name
 from murad.plotting import apply_style, overlapping_texts
+from murad.result_names import BEST_PER_BODY_PART, FIGURES, ordered, top_k_name
 
 # The default demo's results: the paper's 18 torchvision models (parameters in millions, demo training minutes) and
 # both ensembles; most of the demo's models train for a few batches only and end at kappa 0.

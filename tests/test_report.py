@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from murad.outputs import FIGURES
+from murad.result_names import FIGURES
 
 from .conftest import merged, run_snakemake, snakemake_again, tiny_config
 

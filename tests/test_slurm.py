@@ -7,9 +7,9 @@ makes that a failure.
 
 The `slurm` profile Snakemake finds is a plain site profile in `~/.config/snakemake/slurm/` of a HOME made for the
 test, as the SLURM executor plugin's documentation shows one: executor, account, partition, how often to poll;
-nothing of murad. Everything murad's jobs need (a GPU for train, predict and cam, their memory and runtime, the group
-jobs, the retries) comes from the workflow itself. One run of the whole workflow (the default target, whatever rules
-it has by now), with a training job stopped by SIGTERM on the way, serves most tests here.
+nothing of murad. Everything murad's jobs need (a GPU for train, predict and cam_maps, their memory and runtime, the
+group jobs, the retries) comes from the workflow itself. One run of the whole workflow (the default target, whatever
+rules it has by now), with a training job stopped by SIGTERM on the way, serves most tests here.
 """
 
 from __future__ import annotations
@@ -207,19 +207,22 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     assert sorted(train[train["State"] == "COMPLETED"]["Comment"]) == [f"rule_train_wildcards_{m}" for m in MODELS]
 
     # the light steps ran as CPU jobs without a GPU, bundled: one job to prepare the data, one per model for its
-    # study aggregation and metrics, one for ensembles, their metrics, tables, figures and the environment, and the
-    # CAM localisation
+    # study aggregation and metrics, one for ensembles, their metrics, tables, figures and the environment; and,
+    # each a job of its own, every model's CAM figures and the CAM localisation
     light = jobs[~jobs["Comment"].map(is_gpu_job)]
     assert not light["ReqTRES"].str.contains("gres/gpu").any() and not light["AllocTRES"].str.contains("gpu").any()
     assert (light["State"] == "COMPLETED").all(), light
     comments = sorted(light["Comment"])
-    assert len(comments) == len(MODELS) + 3, comments
+    assert len(comments) == 2 * len(MODELS) + 3, comments
     assert sum(comment.startswith("rule_prepare_") for comment in comments) == 1, comments
     assert sorted(c for c in comments if c.startswith("rule_evaluate_")) == [
         f"rule_evaluate_{m}_aggregate_studies_metrics" for m in sorted(MODELS)
     ], comments
     assert sum(c.startswith("rule_summary_") and "environment" in c and "tables" in c for c in comments) == 1
     assert "rule_cam_localization" in comments
+    assert sorted(c for c in comments if c.startswith("rule_cam_figures_")) == [
+        f"rule_cam_figures_wildcards_{m}" for m in sorted(MODELS)
+    ], comments
     # SLURM's own logs are kept, successful jobs' too
     for _, job in train[train["State"] == "COMPLETED"].iterrows():
         model = job["Comment"].removeprefix("rule_train_wildcards_")

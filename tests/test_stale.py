@@ -127,14 +127,20 @@ def test_changed_data_reruns_the_whole_pipeline(finished):
     assert jobs == finished.every_job
 
 
+CNN_RULES = {"train", "predict", "cam_maps"}  # the jobs that load a CNN (and on a cluster ask for a GPU)
+
+
 def test_report_styling_redraws_figures_and_cam_grids_only(finished):
     config = merged(finished.config, {"report": {"dpi": finished.config["report"]["dpi"] + 50}})
     jobs = dry_run(finished.work, config)
-    # The figures, each model's CAM job (its grid figure is styled too; no training, prediction or metrics), the
-    # localisation figure, and the environment record (it holds the resolved config).
-    drawing = {"figures", "cam", "cam_localization", "environment", "all"}
+    # The figures, each model's CAM figures (drawn from its saved maps), the localisation figure, and the
+    # environment record (it holds the resolved config); no job that loads a CNN.
+    drawing = {"figures", "cam_figures", "cam_localization", "environment", "all"}
     assert jobs == [job for job in finished.every_job if job.rule in drawing]
     assert {job.rule for job in jobs} == drawing
+    assert not {job.rule for job in jobs} & CNN_RULES
+    colours = dry_run(finished.work, merged(finished.config, {"cam": {"colormap": "viridis", "alpha": 0.3}}))
+    assert {job.rule for job in colours} == {"cam_figures", "environment", "all"}
 
 
 # Code: each rule's `murad_code` param is the digest of the murad code its script reaches (murad/code_digest.py).

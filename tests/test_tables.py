@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from murad.metrics import study_metrics
 from murad.jobs.report import tables
-from murad.outputs import TABLE_FORMATS, TABLES
+from murad.metrics import study_metrics
+from murad.result_names import TABLE_FORMATS, TABLES
 
 
 def fake_results(tmp_path, models):

@@ -85,7 +85,7 @@ def ensembles(
     import pandas as pd
 
     from ..ensembles import best_per_body_part, top_k_mean, tuning_scores
-    from ..outputs import BEST_PER_BODY_PART, top_k_name
+    from ..result_names import BEST_PER_BODY_PART, top_k_name
     from ..tables import to_html
 
     scores = tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold)

@@ -34,7 +34,7 @@ def tables(
     table_files: dict[str, str],
 ) -> None:
     """The paper's Tables 2, 3 and 4, each as ``table_files["table<n>_<format>"]`` (csv, md, tex, html)."""
-    from ..outputs import TABLE_FORMATS, TABLES
+    from ..result_names import TABLE_FORMATS, TABLES
     from ..tables import paper_tables, write_table
 
     built = paper_tables(split_table2_csv, metrics_csvs, meta_jsons, members_csv)
@@ -60,8 +60,8 @@ def figures(
     import pandas as pd
 
     from ..figures import figure_drawers
-    from ..outputs import FIGURE_FORMATS, FIGURES
     from ..plotting import apply_style, save_figure
+    from ..result_names import FIGURE_FORMATS, FIGURES
 
     apply_style(style, palette)
     drawers = figure_drawers(

@@ -6,7 +6,7 @@ from pathlib import Path
 from murad.code_digest import murad_code_digest
 from murad.config import ConfigError, validate_config
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
-from murad.outputs import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
+from murad.result_names import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
 from murad.torchvision_catalog import is_classification_model, model_size, weights_file
 
 # Nested `--config` values arrive from the command line as text; they are read by the schema's types.
@@ -109,13 +109,14 @@ CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 
 # --- What each job asks of a cluster, as rule-level resources (a site's profile keeps its `default-resources` and
 # `set-resources`, which a workflow profile would replace as a whole; see profiles/default/config.yaml).
-# train, predict and cam run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1) and the memory and runtime below.
-# A failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its runtime,
-# and for predict and cam its memory, times the attempt; training resumes from its checkpoint. Every other rule is
-# a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`): `prepare`
-# (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and metrics)
-# and `summary` (ensembles, their metrics, tables, figures, environment). Each group job needs at most 2 CPUs (its
-# steps that can run side by side; `prepare` 2 more for each further image size), so it fits any node.
+# train, predict and cam_maps run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1) and the memory and runtime
+# below. A failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its
+# runtime, and for predict and cam_maps its memory, times the attempt; training resumes from its checkpoint. Every
+# other rule is a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`):
+# `prepare` (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and
+# metrics) and `summary` (ensembles, their metrics, tables, figures, environment); each model's CAM figures and the
+# CAM localisation are jobs of their own. Each group job needs at most 2 CPUs (its steps that can run side by side;
+# `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
 EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
