@@ -9,7 +9,6 @@ runs per batch with ``affine_grid``/``grid_sample``, on the GPU when there is on
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from .io import staged_outputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -36,10 +37,8 @@ def load_radiograph(path: str | Path, size: int | None = None) -> np.ndarray:
 def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str | Path, workers: int = 1) -> None:
     """Decode and resize the images of ``table`` (rows in order) into ``out_path`` (.npy), written all-or-nothing."""
     root = Path(root)
-    out_path = Path(out_path)
-    partial = out_path.with_name(f".{out_path.name}.partial")
-    array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(table), size, size))
-    try:
+    with staged_outputs(out_path) as (staged,):
+        array = np.lib.format.open_memmap(staged, mode="w+", dtype=np.uint8, shape=(len(table), size, size))
 
         def fill(index: int) -> None:
             array[index] = load_radiograph(root / table["path"].iloc[index], size)
@@ -47,10 +46,6 @@ def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(fill, range(len(table))))
         array.flush()
-        array = None  # the memory map released before the rename
-        os.replace(partial, out_path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def open_cache(path: str | Path, expected_rows: int) -> np.ndarray:

@@ -58,11 +58,6 @@ def labeled_studies_csv(split: str) -> str:
     return f"{RELEASE}/{split}_labeled_studies.csv"
 
 
-def index_files(root: str | Path) -> list[str]:
-    """The four CSV files of a release under ``root`` (the folder that contains ``MURA-v1.1/``)."""
-    return [str(Path(root) / f(split)) for split in SPLITS for f in (image_paths_csv, labeled_studies_csv)]
-
-
 @dataclass(frozen=True)
 class StudyRow:
     split: str
