@@ -230,11 +230,17 @@ class StopRequest:
 
 
 def train_step(
-    model, optimizer, images: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, aux_loss_weight: float
+    model,
+    optimizer,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    aux_loss_weight: float,
+    autocast: bool = True,
 ) -> torch.Tensor:
     """One optimisation step on one augmented batch: weighted BCE on the logit (plus the auxiliary head's, weighted,
-    where the model has one); returns the loss."""
-    with _autocast(images.device):
+    where the model has one); returns the loss. On a GPU the forward pass runs in bf16 autocast (``autocast``)."""
+    with _autocast(images.device) if autocast else nullcontext():
         logits, aux_logits = training_logits(model(images))
         loss = F.binary_cross_entropy_with_logits(logits.float().squeeze(1), target, weight)
         if aux_logits is not None:
