@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import jobs, slurm_profile
+from . import slurm_profile
 from .job_runner import run_logged
+from .jobs.evaluate import metrics as metrics_job
+from .jobs.train import stage_weights as stage_weights_job
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "metrics":
         run_logged(
-            jobs.metrics,
+            metrics_job,
             None,
             studies_csv=args.studies_csv,
             out_csv=args.out,
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
         )
     elif args.command == "stage-weights":
-        run_logged(jobs.stage_weights, None, models=args.models, hub_dir=args.hub_dir)
+        run_logged(stage_weights_job, None, models=args.models, hub_dir=args.hub_dir)
     elif args.command == "slurm-profile":
         run_logged(
             slurm_profile.write_profile,
