@@ -43,9 +43,9 @@ wildcard_constraints:
 
 
 def murad_code(script):
-    """A digest of the murad code the rule's script runs (every rule's `murad_code` param): Snakemake re-runs the
-    rule when it changes, as it does when the script itself changes. Comments, docstrings and formatting do not
-    count (murad/code_digest.py)."""
+    """A digest of the murad code the rule's script runs (every rule's `murad_code` param): when it changes,
+    Snakemake re-runs the rule, as it does when the script itself changes. Comments, docstrings and formatting do
+    not count (murad/code_digest.py)."""
     return murad_code_digest(Path(workflow.basedir) / "workflow/scripts" / script, Path(workflow.basedir) / "murad")
 
 
@@ -112,7 +112,7 @@ CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 # train, predict and cam_maps run a CNN: one GPU each (`gpu=1` -> sbatch --gpus=1) and the memory and runtime
 # below. A failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its
 # runtime, and for predict and cam_maps its memory, times the attempt; training resumes from its checkpoint. Every
-# other rule is a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`):
+# other job is a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`):
 # `prepare` (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and
 # metrics) and `summary` (ensembles, their metrics, tables, figures, environment); each model's CAM figures and the
 # CAM localisation are jobs of their own. Each group job needs at most 2 CPUs (its steps that can run side by side;
