@@ -1,4 +1,5 @@
-"""The house style, checked with the pinned tools: ruff (lint and format) over the Python, snakefmt over the rules;
+"""The house style, checked with the pinned tools: ruff (lint and format) over the Python, snakefmt and Snakemake's
+linter over the rules;
 and every package that murad imports declared as a dependency."""
 
 from __future__ import annotations
@@ -50,3 +51,14 @@ def test_every_imported_package_is_declared():
         if not {d.lower() for d in distributions.get(module, [module])} & declared
     }
     assert not missing, f"imported by murad but not in pyproject.toml's dependencies: {missing}"
+
+
+def test_snakemake_lint_finds_nothing(tmp_path):
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    done = subprocess.run(
+        [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "Congratulations" in done.stdout + done.stderr, done.stdout + done.stderr
