@@ -1,6 +1,5 @@
 """The house style, checked with the pinned tools: ruff (lint and format) over the Python, snakefmt and Snakemake's
-linter over the rules;
-and every package that murad imports declared as a dependency."""
+linter over the rules; and every package that murad imports declared as a dependency."""
 
 from __future__ import annotations
 
