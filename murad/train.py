@@ -199,8 +199,19 @@ class TrainingState:
         self.history, self.best = saved["history"], saved["best"]
         return True
 
-    def end_epoch(self, row: dict, tune_probs: np.ndarray) -> None:
-        """Record a finished epoch; keep the model if its tuning loss is the lowest so far."""
+    def end_epoch(self, lr: float, seconds: float, tune_probs: np.ndarray, tune_loss: float, tune_kappa: float) -> dict:
+        """Record the epoch just trained and evaluated (its history row, returned); keep the model if its tuning loss
+        is the lowest so far."""
+        progress = self.progress
+        row = {
+            "epoch": self.epoch + 1,
+            "train_loss": progress.loss_sum / max(progress.images, 1),
+            "tune_loss": tune_loss,
+            "tune_kappa": tune_kappa,
+            "lr": lr,
+            "seconds": round(seconds, 3),
+            "images_per_second": round(progress.images / max(progress.seconds, 1e-9), 2),
+        }
         self.history.append(row)
         if row["tune_loss"] < self.best["loss"]:
             self.best = {
@@ -210,6 +221,11 @@ class TrainingState:
                 "weights": _cpu_copy(self.model.state_dict()),
             }
         self.epoch, self.progress = row["epoch"], EpochProgress()
+        return row
+
+    def remaining_seconds(self, epochs: int) -> float:
+        """The time the remaining epochs of ``epochs`` will take at the mean pace so far."""
+        return sum(r["seconds"] for r in self.history) / len(self.history) * (epochs - self.epoch)
 
 
 class StopRequest:
@@ -323,6 +339,26 @@ def evaluate(model, table: pd.DataFrame, cache: np.ndarray, augmenter: BatchAugm
     return probs, loss, study_kappa(table, probs)
 
 
+def new_training_state(
+    model_name: str, settings: TrainSettings, fingerprint: str, hub_dir: str | Path | None, threads: int
+) -> TrainingState:
+    """The model, optimizer, scheduler and augmentation of a training run before its first epoch, on the GPU if
+    there is one."""
+    device = choose_device()
+    torch.set_num_threads(max(1, threads))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(settings.seed)
+    model = build_model(model_name, settings.weights, hub_dir, settings.image_size).to(device)
+    model = model.to(memory_format=torch.channels_last)  # faster convolutions on GPUs and on CPUs alike
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience
+    )
+    augmenter = BatchAugmenter(device, settings.rotation, settings.hflip, settings.seed)
+    return TrainingState(model, optimizer, scheduler, augmenter, fingerprint)
+
+
 def train_model(
     model_name: str,
     settings: TrainSettings,
@@ -337,21 +373,8 @@ def train_model(
     """Train ``model_name`` and write ``outputs`` (the chosen epoch's model, the history, meta data, and its
     tuning-split image probabilities, so that no later job predicts the tuning split again); resumes from
     ``outputs.checkpoint`` when it is there."""
-    device = choose_device()
-    torch.set_num_threads(max(1, threads))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(settings.seed)
-    model = build_model(model_name, settings.weights, hub_dir, settings.image_size).to(device)
-    model = model.to(memory_format=torch.channels_last)  # faster convolutions on GPUs and on CPUs alike
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=settings.lr_factor, patience=settings.lr_patience
-    )
-    augmenter = BatchAugmenter(device, settings.rotation, settings.hflip, settings.seed)
-    state = TrainingState(
-        model, optimizer, scheduler, augmenter, _fingerprint(model_name, settings, train_table, tune_table)
-    )
+    fingerprint = _fingerprint(model_name, settings, train_table, tune_table)
+    state = new_training_state(model_name, settings, fingerprint, hub_dir, threads)
     if state.restore(outputs.checkpoint):
         log.info(
             "resuming %s from its checkpoint: epoch %d, batch %d", model_name, state.epoch + 1, state.progress.batch
@@ -361,8 +384,8 @@ def train_model(
     log.info(
         "training %s (%.1f M parameters) on %s: %d train images, %d tune images, %s",
         model_name,
-        count_parameters(model) / 1e6,
-        device,
+        count_parameters(state.model) / 1e6,
+        state.augmenter.device,
         len(train_table),
         len(tune_table),
         asdict(settings),
@@ -372,7 +395,7 @@ def train_model(
         for epoch in range(state.epoch + 1, settings.epochs + 1):
             order = epoch_order(len(train_table), settings.seed, epoch - 1)[: settings.images_per_epoch]
             plan = batches(order, settings.batch_size, drop_last=True)
-            lr = optimizer.param_groups[0]["lr"]
+            lr = state.optimizer.param_groups[0]["lr"]
             started = time.perf_counter() - state.progress.seconds
             label = f"{model_name} epoch {epoch}/{settings.epochs}"
             train_one_epoch(state, plan, train_cache, labels, weights, settings, pool, stop, label)
@@ -380,35 +403,21 @@ def train_model(
                 state.save(outputs.checkpoint)
                 raise Preempted(f"SIGTERM during epoch {epoch}, batch {state.progress.batch}")
             tune_probs, tune_loss, tune_kappa = evaluate(
-                model, tune_table, tune_cache, augmenter, settings.batch_size * 2
+                state.model, tune_table, tune_cache, state.augmenter, settings.batch_size * 2
             )
-            scheduler.step(tune_loss)
-            seconds = time.perf_counter() - started
-            row = {
-                "epoch": epoch,
-                "train_loss": state.progress.loss_sum / max(state.progress.images, 1),
-                "tune_loss": tune_loss,
-                "tune_kappa": tune_kappa,
-                "lr": lr,
-                "seconds": round(seconds, 3),
-                "images_per_second": round(state.progress.images / max(state.progress.seconds, 1e-9), 2),
-            }
-            state.end_epoch(row, tune_probs)
+            state.scheduler.step(tune_loss)
+            row = state.end_epoch(lr, time.perf_counter() - started, tune_probs, tune_loss, tune_kappa)
             state.save(outputs.checkpoint)
-            remaining = sum(r["seconds"] for r in state.history) / len(state.history) * (settings.epochs - epoch)
+            shown = ("train_loss", "tune_loss", "tune_kappa", "lr", "images_per_second", "seconds")
             log.info(
                 "%s train_loss %.4f tune_loss %.4f tune_kappa %.3f lr %.1e %.0f img/s %.1fs ETA %s",
                 label,
-                row["train_loss"],
-                tune_loss,
-                tune_kappa,
-                lr,
-                row["images_per_second"],
-                seconds,
-                _duration(remaining),
+                *(row[key] for key in shown),
+                _duration(state.remaining_seconds(settings.epochs)),
             )
             if stop.requested:
                 raise Preempted(f"SIGTERM after epoch {epoch}")
+
     meta = write_training_outputs(state, model_name, settings, train_table, tune_table, outputs)
     outputs.checkpoint.unlink(missing_ok=True)
     log.info(
