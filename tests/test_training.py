@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from murad.config import validate_config
 from murad.data import BatchAugmenter, build_cache
 from murad.split import tuning_split
 from murad.train import (
@@ -28,9 +29,18 @@ from murad.train import (
 )
 from murad.verify import verify_dataset
 
-from .conftest import default_config, merged, run_snakemake
+from .conftest import REPO, default_config, merged, run_snakemake
 
 TIMING = ["seconds", "images_per_second"]
+
+
+def schema_training_defaults() -> dict:
+    """The training defaults (the paper's recipe) as the schema gives them to every config."""
+    minimal = {"dataset": {"source": "mura", "root": "unused"}, "training": {"models": {"resnet18": None}}}
+    return validate_config(minimal, REPO / "workflow/schemas/config.schema.yaml")["training"]["defaults"]
+
+
+SMALL_RUN = schema_training_defaults() | {"image_size": 64, "batch_size": 8, "lr": 1e-3, "weights": "none", "seed": 4}
 
 
 def tiny_training_config(data_root: Path) -> dict:
@@ -138,7 +148,7 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
 def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2"):
     frames = {n: pd.read_csv(prepared[n][0]) for n in prepared}
     caches = {n: np.load(prepared[n][1], mmap_mode="r") for n in prepared}
-    settings = TrainSettings(image_size=64, batch_size=8, epochs=epochs, lr=1e-3, weights="none", seed=4)
+    settings = TrainSettings(**(SMALL_RUN | {"epochs": epochs}))
     outputs = TrainingOutputs.in_folder(out_dir)
     train_model(model, settings, frames["train"], caches["train"], frames["tune"], caches["tune"], outputs, threads=1)
     return pd.read_csv(Path(out_dir) / "history.csv")
@@ -167,13 +177,11 @@ def test_a_model_outside_the_paper_trains_and_reloads_with_its_module_versions(p
 
 RUNNER = textwrap.dedent(
     """
-    import sys
-    import numpy as np, pandas as pd
-    from murad.train import TrainSettings
+    import json, sys
     from murad.jobs.train import train
     from murad.job_runner import run_logged
     paths = {"train": (sys.argv[1], sys.argv[2]), "tune": (sys.argv[3], sys.argv[4])}
-    settings = dict(image_size=64, batch_size=8, epochs=4, lr=1e-3, weights="none", seed=4)
+    settings = json.loads(sys.argv[7])
     run_logged(train, sys.argv[6], model="mobilenet_v2", settings=settings,
                tables={n: paths[n][0] for n in paths}, caches={n: paths[n][1] for n in paths},
                **{f"{kind}_{ext}": f"{sys.argv[5]}/{kind}.{ext}" for kind, ext in
@@ -187,7 +195,7 @@ RUNNER = textwrap.dedent(
 def start_training(prepared, out_dir: Path, log: Path) -> subprocess.Popen:
     args = [str(p) for n in ("train", "tune") for p in prepared[n]]
     return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, *args, str(out_dir), str(log)],
+        [sys.executable, "-c", RUNNER, *args, str(out_dir), str(log), json.dumps(SMALL_RUN | {"epochs": 4})],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
