@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .io import staged_directory, staged_outputs
 from .mura import (
     BODY_PARTS,
     FOLDER_SUFFIX,
@@ -391,9 +390,9 @@ def _lesioned_bone(kind, rng, film, window, a, b, radius, settings):
 
 
 def _write_image(args: tuple[Path, ImagePlan, SyntheticSettings]) -> tuple[str, str | None, tuple | None, int, int]:
-    directory, plan, settings = args
+    tree, plan, settings = args  # tree: the release folder being written (plan.path starts with its name)
     pixels, box = render_image(plan, settings)
-    target = directory / plan.path
+    target = tree / Path(plan.path).relative_to(RELEASE)
     target.parent.mkdir(parents=True, exist_ok=True)
     picture = Image.fromarray(pixels)
     rgb = np.random.default_rng((*plan.seed, 7)).random() < settings.rgb_fraction
@@ -405,37 +404,25 @@ def _write_image(args: tuple[Path, ImagePlan, SyntheticSettings]) -> tuple[str, 
 def generate(root: str | Path, settings: SyntheticSettings, workers: int = 1) -> dict:
     """Write ``root/MURA-v1.1/`` and ``root/lesions.csv``; all-or-nothing (built aside, then moved in place)."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".{RELEASE}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / RELEASE).mkdir(parents=True)
     studies, images = plan_dataset(settings)
-
-    lesion_rows = []
-    jobs = [(staging, plan, settings) for split in SPLITS for plan in images[split]]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_write_image, jobs, chunksize=8))
-    else:
-        results = [_write_image(job) for job in jobs]
-    for path, kind, box, width, height in results:
-        if kind:
-            lesion_rows.append([path, kind, *box, width, height])
-    for split in SPLITS:
-        with (staging / image_paths_csv(split)).open("w", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerows([plan.path] for plan in images[split])
-        with (staging / labeled_studies_csv(split)).open("w", newline="") as handle:
+    with staged_directory(root / RELEASE) as tree, staged_outputs(root / "lesions.csv") as (lesions_csv,):
+        jobs = [(tree, plan, settings) for split in SPLITS for plan in images[split]]
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(_write_image, jobs, chunksize=8))
+        else:
+            results = [_write_image(job) for job in jobs]
+        lesion_rows = [[path, kind, *box, width, height] for path, kind, box, width, height in results if kind]
+        for split in SPLITS:
+            with (tree / Path(image_paths_csv(split)).name).open("w", newline="") as handle:
+                csv.writer(handle, lineterminator="\n").writerows([plan.path] for plan in images[split])
+            with (tree / Path(labeled_studies_csv(split)).name).open("w", newline="") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerows([study, label] for study, label in studies if study.split("/")[1] == split)
+        with open(lesions_csv, "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerows([study, label] for study, label in studies if study.split("/")[1] == split)
-    with (staging / "lesions.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(LESION_COLUMNS)
-        writer.writerows(lesion_rows)
-
-    shutil.rmtree(root / RELEASE, ignore_errors=True)
-    os.replace(staging / RELEASE, root / RELEASE)
-    os.replace(staging / "lesions.csv", root / "lesions.csv")
-    staging.rmdir()
+            writer.writerow(LESION_COLUMNS)
+            writer.writerows(lesion_rows)
     return {
         "studies": len(studies),
         "images": sum(len(v) for v in images.values()),
