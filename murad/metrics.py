@@ -97,7 +97,8 @@ def _with_interval(label, prob, threshold, repetitions, rng) -> dict[str, float]
 def study_metrics(
     studies: pd.DataFrame, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0
 ) -> pd.DataFrame:
-    """Rows ``overall`` and one per body part (sorted): n_studies, n_abnormal and each metric with its 95% CI."""
+    """Rows ``overall`` and one per body part (sorted): n_studies, n_abnormal, n_called_abnormal (studies predicted
+    abnormal: 0 or n_studies for a model that calls every study the same class) and each metric with its 95% CI."""
     missing = {"study", "body_part", "label", "prob"} - set(studies.columns)
     if missing:
         raise InputError(f"studies table lacks column(s) {', '.join(sorted(missing))}")
@@ -107,8 +108,15 @@ def study_metrics(
         rng = np.random.default_rng([seed, len(rows)])
         label = group["label"].to_numpy().astype(int)
         prob = group["prob"].to_numpy().astype(float)
-        row = {"scope": scope, "n_studies": len(group), "n_abnormal": int(label.sum())}
+        row = {
+            "scope": scope,
+            "n_studies": len(group),
+            "n_abnormal": int(label.sum()),
+            "n_called_abnormal": int((prob > threshold).sum()),
+        }
         row.update(_with_interval(label, prob, threshold, repetitions, rng))
         rows.append(row)
-    columns = ["scope", "n_studies", "n_abnormal"] + [f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")]
+    columns = ["scope", "n_studies", "n_abnormal", "n_called_abnormal"] + [
+        f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")
+    ]
     return pd.DataFrame(rows)[columns]

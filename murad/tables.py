@@ -18,6 +18,7 @@ from .result_names import ordered
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
+ONE_CLASS_MARK = "†"  # Table 3: the model calls every MURA valid study the same class
 PAPER_NOTES = {("densenet161", "precision"): "printed 0.844 contradicts the row's other metrics; 0.884 fits them"}
 
 
@@ -33,6 +34,9 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
     for model in ordered(metrics):
         overall = metrics[model].set_index("scope").loc["overall"]
         row = {"model": model, "n_studies": int(overall["n_studies"])}
+        # A model that calls every study of MURA valid the same class (kappa 0 by construction): with the demo's
+        # few training images it learned no contrast yet, which says nothing of its architecture.
+        row["one_class"] = bool(overall["n_called_abnormal"] in (0, overall["n_studies"]))
         for metric in TABLE3_METRICS + ["auc"]:
             for suffix in ("", "_low", "_high"):
                 row[f"{metric}{suffix}"] = overall[f"{metric}{suffix}"]
@@ -41,6 +45,7 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
         row["training_minutes"] = (
             round(info["training_seconds"] / 60, 2) if "training_seconds" in info else float("nan")
         )
+        row["images_seen"] = info.get("images_seen", float("nan"))
         for metric in TABLE3_METRICS + ["params_millions", "training_time"]:
             row[f"paper_{metric}"] = paper.loc[model, metric] if model in paper.index else float("nan")
         row["paper_note"] = "; ".join(n for (m, _), n in PAPER_NOTES.items() if m == model)
@@ -68,7 +73,8 @@ def _fmt(value, digits: int = 3) -> str:
 
 def table3_display(table: pd.DataFrame) -> pd.DataFrame:
     """Human-readable Table 3: 'ours [95% CI] (paper)' per metric."""
-    shown = pd.DataFrame({"model": table["model"]})
+    marks = {True: f" {ONE_CLASS_MARK}", False: ""}
+    shown = pd.DataFrame({"model": [f"{r.model}{marks[bool(r.one_class)]}" for r in table.itertuples()]})
     for metric in TABLE3_METRICS:
         shown[metric] = [
             f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_low'])}, {_fmt(r[f'{metric}_high'])}] "
@@ -81,6 +87,7 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
     shown["training (min)"] = [
         f"{_fmt(r['training_minutes'], 1)} ({_fmt(r['paper_training_time'], 0)})" for _, r in table.iterrows()
     ]
+    shown["images seen"] = [_fmt(value, 0) for value in table["images_seen"]]
     return shown
 
 
@@ -165,7 +172,8 @@ def load_results(
     if members_csv is not None:
         for ensemble, members in pd.read_csv(members_csv).groupby("ensemble", sort=True):
             parts = [meta[m] for m in sorted(set(members["model"]))]
-            meta[ensemble] = {key: sum(part[key] for part in parts) for key in ("parameters", "training_seconds")}
+            sums = ("parameters", "training_seconds", "images_seen")
+            meta[ensemble] = {key: sum(part.get(key, float("nan")) for part in parts) for key in sums}
     return metrics, meta
 
 
@@ -198,6 +206,12 @@ def paper_tables(
     t3, t4 = table3(metrics, meta), table4(metrics)
     return {
         2: (t2, t2_shown, "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)"),
-        3: (t3, table3_display(t3), "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper)"),
+        3: (
+            t3,
+            table3_display(t3),
+            "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper); images seen: training images "
+            f"over all epochs; {ONE_CLASS_MARK}: calls every study the same class (kappa 0 by construction: too little "
+            "training to tell studies apart, not a verdict on the architecture)",
+        ),
         4: (t4, table4_display(t4), "Table 4: Cohen's kappa per body part, best model of each row starred (paper)"),
     }

@@ -158,6 +158,7 @@ class TrainingState:
     epoch: int = 0
     progress: EpochProgress = field(default_factory=EpochProgress)
     history: list[dict] = field(default_factory=list)
+    images_seen: int = 0  # training images over the finished epochs (an image seen in two epochs counts twice)
     best: dict = field(default_factory=lambda: {"loss": math.inf, "epoch": 0})
 
     def save(self, path: Path) -> None:
@@ -169,6 +170,7 @@ class TrainingState:
                     "epoch": self.epoch,
                     "progress": asdict(self.progress),
                     "history": self.history,
+                    "images_seen": self.images_seen,
                     "best": self.best,
                     "model": self.model.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
@@ -196,7 +198,7 @@ class TrainingState:
         if saved["cuda_rng"] is not None and self.augmenter.device.type == "cuda":
             torch.cuda.set_rng_state(saved["cuda_rng"])
         self.epoch, self.progress = saved["epoch"], EpochProgress(**saved["progress"])
-        self.history, self.best = saved["history"], saved["best"]
+        self.history, self.images_seen, self.best = saved["history"], saved["images_seen"], saved["best"]
         return True
 
     def end_epoch(self, lr: float, seconds: float, tune_probs: np.ndarray, tune_loss: float, tune_kappa: float) -> dict:
@@ -213,6 +215,7 @@ class TrainingState:
             "images_per_second": round(progress.images / max(progress.seconds, 1e-9), 2),
         }
         self.history.append(row)
+        self.images_seen += progress.images
         if row["tune_loss"] < self.best["loss"]:
             self.best = {
                 "loss": row["tune_loss"],
@@ -452,6 +455,7 @@ def write_training_outputs(
         "parameters": count_parameters(state.model),
         "training_seconds": round(sum(r["seconds"] for r in state.history), 3),
         "epochs_run": len(state.history),
+        "images_seen": state.images_seen,
         "best_epoch": best["epoch"],
         "best_tune_loss": best["loss"],
         "best_tune_kappa": state.history[best["epoch"] - 1]["tune_kappa"],

@@ -55,7 +55,7 @@ def _results(models: dict[str, tuple[float, float]], trained: set[str], epochs: 
         run = np.arange(1, (epochs if learnt else 1) + 1)
         histories[name] = pd.DataFrame({"epoch": run, "train_loss": 0.7 / run, "tune_loss": 0.75 / run})
         params, minutes = models[name] or (float("nan"), float("nan"))  # an ensemble has neither
-        row = {"model": name, "params_millions": params, "training_minutes": minutes}
+        row = {"model": name, "params_millions": params, "training_minutes": minutes, "one_class": not learnt}
         for metric in figures.BAR_METRICS:  # calling every study normal gives 0 (a CI of 0 to 0) but for these two
             untrained = {"accuracy": (0.56, 0.05), "auc": (0.5, 0.06)}.get(metric, (0.0, 0.0))
             value, spread = (0.8, 0.05) if learnt else untrained

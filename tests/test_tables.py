@@ -33,7 +33,7 @@ def table_files(folder) -> dict[str, str]:
     return {f"table{n}_{ext}": str(folder / f"table{n}.{ext}") for n in TABLES for ext in TABLE_FORMATS}
 
 
-def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
+def split_table2(tmp_path):
     split = pd.DataFrame(
         [
             {
@@ -46,6 +46,11 @@ def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
         ]
     )
     split.to_csv(tmp_path / "split_table2.csv", index=False)
+    return tmp_path / "split_table2.csv"
+
+
+def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
+    split_table2(tmp_path)
     metrics, meta = fake_results(tmp_path, ["resnet18", "densenet121"])
     tables(
         str(tmp_path / "split_table2.csv"),
@@ -78,3 +83,18 @@ def test_tables_carry_the_paper_values_and_mark_the_best(tmp_path):
         table_files(tmp_path / "tables"),
     )
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "tables").iterdir()}
+
+
+def test_a_model_that_calls_every_study_one_class_is_marked_and_images_seen_are_shown(tmp_path):
+    metrics, meta = fake_results(tmp_path, ["densenet121", "resnet34"])
+    studies = pd.DataFrame({"study": [f"s{j}" for j in range(20)], "body_part": "hand", "label": [0, 1] * 10})
+    study_metrics(studies.assign(prob=0.3), repetitions=20).to_csv(metrics["resnet34"], index=False)  # all normal
+    for model, seen in (("densenet121", 8325), ("resnet34", 320)):
+        meta[model].write_text(json.dumps({"parameters": 1e6, "training_seconds": 60.0, "images_seen": seen}))
+    tables(str(split_table2(tmp_path)), metrics, meta, None, table_files(tmp_path / "tables"))
+    t3 = pd.read_csv(tmp_path / "tables/table3.csv").set_index("model")
+    assert t3["one_class"].to_dict() == {"densenet121": False, "resnet34": True}
+    assert t3["images_seen"].to_dict() == {"densenet121": 8325, "resnet34": 320}
+    markdown = (tmp_path / "tables/table3.md").read_text()
+    assert "| resnet34 † |" in markdown and "| densenet121 |" in markdown
+    assert "†: calls every study the same class" in markdown.splitlines()[0]
