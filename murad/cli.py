@@ -26,6 +26,19 @@ def main(argv: list[str] | None = None) -> None:
     metrics.add_argument("--bootstrap", type=int, default=1000, help="bootstrap repetitions")
     metrics.add_argument("--seed", type=int, default=0)
 
+    compare = commands.add_parser(
+        "compare",
+        help="paired comparison of two models' study tables: metric differences, bootstrap 95%% CIs, p-values",
+        description="STUDIES_A and STUDIES_B (columns study, body_part, label, prob) must hold the same studies. "
+        "Differences are a - b; p-values are DeLong's for the AUC and the paired bootstrap's for the other metrics.",
+    )
+    compare.add_argument("studies_a")
+    compare.add_argument("studies_b")
+    compare.add_argument("--out", required=True, help="output CSV (one row per scope and metric)")
+    compare.add_argument("--threshold", type=float, default=0.5)
+    compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap repetitions")
+    compare.add_argument("--seed", type=int, default=0)
+
     stage = commands.add_parser("stage-weights", help="download ImageNet weights into a torch-hub folder")
     stage.add_argument("models", nargs="+")
     stage.add_argument("--hub-dir", required=True)
@@ -65,6 +78,19 @@ def main(argv: list[str] | None = None) -> None:
             metrics_job,
             None,
             studies_csv=args.studies_csv,
+            out_csv=args.out,
+            threshold=args.threshold,
+            repetitions=args.bootstrap,
+            seed=args.seed,
+        )
+    elif args.command == "compare":
+        from .compare import compare_csvs  # scipy and scikit-learn only for this command
+
+        run_logged(
+            compare_csvs,
+            None,
+            studies_a_csv=args.studies_a,
+            studies_b_csv=args.studies_b,
             out_csv=args.out,
             threshold=args.threshold,
             repetitions=args.bootstrap,
