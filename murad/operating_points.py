@@ -1,0 +1,151 @@
+"""Operating points: study-probability thresholds chosen on the tuning split, evaluated on MURA valid.
+
+- ``best_kappa``: the threshold with the highest study-level Cohen's kappa on the tuning studies.
+- ``rule_out``: the highest threshold whose tuning sensitivity is at least 0.95 (triage: a study at or below it is
+  ruled normal).
+
+A study is called abnormal when its probability exceeds the threshold (``prob > threshold``, as murad's metrics do).
+The cut points searched are the distinct tuning study probabilities and 0; a study exactly at the cut is normal. A
+kappa tie goes to the threshold closest to 0.5, then to the lower one. Should no cut reach the sensitivity (only when
+abnormal studies have probability 0), ``rule_out`` is the lowest cut and its recorded tuning sensitivity says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import staged_outputs, write_json
+
+TARGET_SENSITIVITY = 0.95
+RULES = {
+    "best_kappa": "highest study-level Cohen's kappa; ties: closest to 0.5, then the lower",
+    "rule_out": f"highest threshold with sensitivity >= {TARGET_SENSITIVITY}",
+}
+PREDICTION = "a study is abnormal when its probability (mean of its images') > threshold"
+OPERATING_METRICS = ["sensitivity", "specificity", "ppv", "npv"]
+
+
+def _counts(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
+    """tp, fp, fn, tn summed over the last axis, as floats."""
+    tp = (truth & pred).sum(-1).astype(float)
+    fp = (~truth & pred).sum(-1).astype(float)
+    fn = (truth & ~pred).sum(-1).astype(float)
+    return tp, fp, fn, truth.shape[-1] - tp - fp - fn
+
+
+def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    """Sensitivity, specificity, PPV and NPV; NaN where the denominator is 0 (no abnormal or normal studies, or no
+    abnormal or normal calls)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "sensitivity": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
+            "specificity": np.where(tn + fp > 0, tn / (tn + fp), np.nan),
+            "ppv": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
+            "npv": np.where(tn + fn > 0, tn / (tn + fn), np.nan),
+        }
+
+
+def _kappa(tp, fp, fn, tn) -> np.ndarray:
+    n = tp + fp + fn + tn
+    observed = (tp + tn) / n
+    expected = ((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp)) / n**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
+
+
+def _labels_and_probs(studies: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    missing = {"study", "label", "prob"} - set(studies.columns)
+    if missing:
+        raise InputError(f"studies table lacks column(s) {', '.join(sorted(missing))}")
+    studies = studies.sort_values("study", kind="stable")
+    return studies["label"].to_numpy().astype(bool), studies["prob"].to_numpy(float)
+
+
+def _counts_at(truth: np.ndarray, prob: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """tp, fp, fn, tn of ``prob > cut`` for every cut at once (by sorting, not an n-by-cuts table)."""
+    positives, negatives = np.sort(prob[truth]), np.sort(prob[~truth])
+    tp = len(positives) - np.searchsorted(positives, cuts, side="right")
+    fp = len(negatives) - np.searchsorted(negatives, cuts, side="right")
+    return tp.astype(float), fp.astype(float), float(len(positives)) - tp, float(len(negatives)) - fp
+
+
+def choose_thresholds(tune_studies: pd.DataFrame, split: str = "tune") -> dict[str, dict]:
+    """``best_kappa`` and ``rule_out`` chosen on the tuning split's studies (rules and ties: the module docstring),
+    each with its rule, ``chosen_on`` (``split``: ``valid`` under the paper's protocol, where tune is MURA valid) and
+    its sensitivity, specificity and kappa on those studies (``tune_*``)."""
+    truth, prob = _labels_and_probs(tune_studies)
+    if truth.all() or not truth.any():
+        raise InputError(f"the {split} studies must include normal and abnormal ones to choose thresholds")
+    cuts = np.unique(np.append(prob, 0.0))
+    counts = _counts_at(truth, prob, cuts)
+    rates, kappa = _rates(*counts), _kappa(*counts)
+    best = np.flatnonzero(kappa >= np.nanmax(kappa) - 1e-12)
+    reaching = np.flatnonzero(rates["sensitivity"] >= TARGET_SENSITIVITY)
+    chosen = {
+        "best_kappa": best[np.lexsort((cuts[best], np.round(np.abs(cuts[best] - 0.5), 12)))[0]],  # 0.45 ~ 0.55
+        "rule_out": reaching[-1] if len(reaching) else 0,
+    }
+    return {
+        name: {
+            "threshold": float(cuts[i]),
+            "chosen_on": split,
+            "rule": RULES[name],
+            "tune_sensitivity": float(rates["sensitivity"][i]),
+            "tune_specificity": float(rates["specificity"][i]),
+            "tune_kappa": float(kappa[i]),
+        }
+        for name, i in chosen.items()
+    }
+
+
+def threshold_value(point) -> float:
+    """A threshold given as a number or as a record of :func:`choose_thresholds` (its ``threshold``)."""
+    return float(point["threshold"] if isinstance(point, dict) else point)
+
+
+def operating_point_metrics(
+    valid_studies: pd.DataFrame, thresholds: dict, repetitions: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """For each named threshold (a number or a :func:`choose_thresholds` record), on ``valid_studies``: sensitivity,
+    specificity, PPV and NPV with 95% percentile bootstrap CIs over studies (the same resamples for every threshold;
+    NaN where undefined, and left out of the interval), one row per operating point."""
+    truth, prob = _labels_and_probs(valid_studies)
+    index = np.random.default_rng(seed).integers(0, len(truth), (repetitions, len(truth)))
+    truth_b, prob_b = truth[index], prob[index]
+    rows = []
+    for name, point in thresholds.items():
+        threshold = threshold_value(point)
+        row = {"operating_point": name, "threshold": threshold, "n_studies": len(truth), "n_abnormal": int(truth.sum())}
+        point_rates = _rates(*_counts(truth, prob > threshold))
+        for metric, values in _rates(*_counts(truth_b, prob_b > threshold)).items():
+            values = values[~np.isnan(values)]
+            low, high = np.percentile(values, [2.5, 97.5]) if len(values) else (np.nan, np.nan)
+            row |= {metric: float(point_rates[metric]), f"{metric}_low": float(low), f"{metric}_high": float(high)}
+        rows.append(row)
+    columns = ["operating_point", "threshold", "n_studies", "n_abnormal"]
+    columns += [f"{m}{s}" for m in OPERATING_METRICS for s in ("", "_low", "_high")]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def save_operating_points(thresholds: dict[str, dict], path: str | Path) -> None:
+    """The records of :func:`choose_thresholds` as JSON (all-or-nothing), with how a prediction uses them."""
+    with staged_outputs(path) as (staged,):
+        write_json({"prediction": PREDICTION, "operating_points": thresholds}, staged)
+
+
+def load_operating_points(path: str | Path) -> dict[str, dict]:
+    """The records :func:`save_operating_points` wrote, each checked to hold a threshold in [0, 1]."""
+    try:
+        points = json.loads(Path(path).read_text())["operating_points"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not an operating points file ({error})") from error
+    for name, point in points.items():
+        value = point.get("threshold") if isinstance(point, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise InputError(f"{path}: operating point {name!r} has no threshold in [0, 1]")
+    return points
