@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 # The report's figures (murad.figures draws them), each as results/figures/<name>.<format>.
 FIGURES = ("kappa_heatmap", "metric_bars", "roc_curves", "learning_curves", "kappa_tradeoff", "confusion_matrices")
 FIGURE_FORMATS = ("png", "svg")  # in murad.plotting.save_figure's argument order
@@ -11,13 +13,29 @@ TABLES = (2, 3, 4)
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 
 # The ensembles (murad.ensembles builds them); their results sit beside the models' under these names.
-BEST_PER_BODY_PART = "ensemble_best_per_body_part"
+ENSEMBLE_PREFIX = "ensemble_"
+BEST_PER_BODY_PART = f"{ENSEMBLE_PREFIX}best_per_body_part"
+
+
+# A training run of a model with a further seed (training.seeds after the first) sits beside the models under this
+# name; the first seed's run has the model's own name.
+SEED_RUN = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
+
+
+def seed_run(model: str, seed: int) -> str:
+    return f"{model}_seed{seed}"
+
+
+def run_model(name: str) -> tuple[str, int | None]:
+    """(model, seed) of a seed run's name; (name, None) for a model's own run (its first seed) or an ensemble."""
+    match = SEED_RUN.match(name)
+    return (match["model"], int(match["seed"])) if match else (name, None)
 
 
 def top_k_name(k: int) -> str:
-    return f"ensemble_top{k}_mean"
+    return f"{ENSEMBLE_PREFIX}top{k}_mean"
 
 
 def ordered(names) -> list[str]:
     """Result names in the order every table and figure shows them: models by name, then ensembles by name."""
-    return sorted(names, key=lambda name: (name.startswith("ensemble_"), name))
+    return sorted(names, key=lambda name: (name.startswith(ENSEMBLE_PREFIX), name))

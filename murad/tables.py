@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import write_csv
-from .result_names import ordered
+from .result_names import ENSEMBLE_PREFIX, ordered, run_model
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
@@ -41,6 +41,7 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
             for suffix in ("", "_low", "_high"):
                 row[f"{metric}{suffix}"] = overall[f"{metric}{suffix}"]
         info = meta.get(model, {})
+        row["seed"] = info.get("seed", float("nan"))
         row["params_millions"] = round(info["parameters"] / 1e6, 2) if "parameters" in info else float("nan")
         row["training_minutes"] = (
             round(info["training_seconds"] / 60, 2) if "training_seconds" in info else float("nan")
@@ -50,13 +51,32 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
             row[f"paper_{metric}"] = paper.loc[model, metric] if model in paper.index else float("nan")
         row["paper_note"] = "; ".join(n for (m, _), n in PAPER_NOTES.items() if m == model)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return with_seed_spread(pd.DataFrame(rows))
+
+
+def with_seed_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """Each model's row gains ``seeds`` (its training runs: the model's own and its <model>_seed<k> runs) and, for
+    every metric, the mean and sample standard deviation over those runs (``<metric>_seeds_mean``, ``_seeds_sd``;
+    the sd is NaN for one run). Seed runs' and ensembles' rows leave them empty."""
+    model_of = {name: run_model(name)[0] for name in table["model"]}
+    runs = table.assign(base=table["model"].map(model_of)).groupby("base")
+    spread = {"seeds": runs["model"].count()}
+    for metric in TABLE3_METRICS + ["auc"]:
+        spread[f"{metric}_seeds_mean"] = runs[metric].mean()
+        spread[f"{metric}_seeds_sd"] = runs[metric].std(ddof=1)
+    own_run = [run_model(name)[1] is None and not name.startswith(ENSEMBLE_PREFIX) for name in table["model"]]
+    for column, values in spread.items():
+        table[column] = [
+            values[model] if own else float("nan") for model, own in zip(table["model"], own_run, strict=True)
+        ]
+    return table
 
 
 def table4(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Kappa per body part (rows) x model (columns), the best model per row named, the paper's kappas beside."""
     paper = paper_table("table4").set_index("body_part")
-    kappa = pd.DataFrame({m: metrics[m].set_index("scope")["kappa"].drop("overall") for m in ordered(metrics)})
+    models = [name for name in ordered(metrics) if run_model(name)[1] is None]  # the first seed's runs
+    kappa = pd.DataFrame({m: metrics[m].set_index("scope")["kappa"].drop("overall") for m in models})
     kappa = kappa.sort_index()
     table = kappa.copy()
     table.insert(0, "body_part", kappa.index)
@@ -88,6 +108,11 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
         f"{_fmt(r['training_minutes'], 1)} ({_fmt(r['paper_training_time'], 0)})" for _, r in table.iterrows()
     ]
     shown["images seen"] = [_fmt(value, 0) for value in table["images_seen"]]
+    if (table["seeds"] > 1).any():
+        shown["kappa over seeds"] = [
+            f"{_fmt(r.kappa_seeds_mean)} ± {_fmt(r.kappa_seeds_sd)} ({r.seeds:.0f} seeds)" if r.seeds > 1 else ""
+            for r in table.itertuples()
+        ]
     return shown
 
 

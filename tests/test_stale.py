@@ -118,6 +118,18 @@ def test_adding_a_model_trains_only_that_model(finished):
     only_that_model(jobs, ADDED)
 
 
+def test_adding_a_seed_trains_and_measures_only_that_seeds_runs(finished):
+    config = merged(finished.config, {"training": {"seeds": [0, 1]}})
+    jobs = dry_run(finished.work, config)
+    runs = [f"{model}_seed1" for model in MODELS]
+    expected = [Job(rule, (("model", run),)) for rule in ("train", "predict", "aggregate_studies") for run in runs]
+    expected += [Job("metrics", (("name", run),)) for run in runs]
+    # Table 3 gains the runs (and the figures, drawn from the tables, follow); the environment record holds the
+    # resolved config; nothing of the first seed's runs, their ensembles or CAMs
+    expected += [Job("tables", ()), Job("figures", ()), Job("environment", ()), Job("all", ())]
+    assert jobs == sorted(expected)
+
+
 def test_changed_data_reruns_the_whole_pipeline(finished):
     # A MURA index with one image less. (Touching it is not enough: for small files Snakemake compares checksums
     # recorded at the run, and an unchanged file with a new mtime triggers nothing.) A dry run reads nothing else.

@@ -98,3 +98,22 @@ def test_a_model_that_calls_every_study_one_class_is_marked_and_images_seen_are_
     markdown = (tmp_path / "tables/table3.md").read_text()
     assert "| resnet34 † |" in markdown and "| densenet121 |" in markdown
     assert "†: calls every study the same class" in markdown.splitlines()[0]
+
+
+def test_further_seeds_are_rows_of_their_own_and_give_the_models_mean_and_sd(tmp_path):
+    runs = ["densenet121", "densenet121_seed1", "densenet121_seed2", "resnet34"]
+    metrics, meta = fake_results(tmp_path, runs)
+    for seed, run in enumerate(runs[:3]):
+        meta[run].write_text(json.dumps({"parameters": 8e6, "training_seconds": 60.0, "seed": seed}))
+    tables(str(split_table2(tmp_path)), metrics, meta, None, table_files(tmp_path / "tables"))
+    t3 = pd.read_csv(tmp_path / "tables/table3.csv").set_index("model")
+    assert list(t3.index) == runs
+    kappas = t3.loc[runs[:3], "kappa"]
+    assert t3.loc["densenet121", "seeds"] == 3 and t3.loc["resnet34", "seeds"] == 1
+    assert np.isclose(t3.loc["densenet121", "kappa_seeds_mean"], kappas.mean())
+    assert np.isclose(t3.loc["densenet121", "kappa_seeds_sd"], kappas.std(ddof=1))
+    assert t3.loc["densenet121_seed1", ["seeds", "kappa_seeds_mean"]].isna().all()
+    assert np.isnan(t3.loc["resnet34", "kappa_seeds_sd"])
+    assert "(3 seeds)" in (tmp_path / "tables/table3.md").read_text()
+    t4 = pd.read_csv(tmp_path / "tables/table4.csv")
+    assert not any("_seed" in column for column in t4.columns)  # per body part: the first seed's runs

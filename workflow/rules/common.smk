@@ -6,7 +6,16 @@ from pathlib import Path
 from murad.code_digest import murad_code_digest
 from murad.config import ConfigError, validate_config
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
-from murad.result_names import BEST_PER_BODY_PART, FIGURE_FORMATS, FIGURES, TABLE_FORMATS, TABLES, top_k_name
+from murad.result_names import (
+    BEST_PER_BODY_PART,
+    FIGURE_FORMATS,
+    FIGURES,
+    TABLE_FORMATS,
+    TABLES,
+    run_model,
+    seed_run,
+    top_k_name,
+)
 from murad.torchvision_catalog import is_classification_model, model_size, weights_file
 
 # Nested `--config` values arrive from the command line as text; they are read by the schema's types.
@@ -24,6 +33,12 @@ for _name in config["only_models"] or []:
 # The models this run trains, evaluates and reports: only_models (e.g. from --config), or all of training.models.
 MODELS = sorted(config["only_models"] or config["training"]["models"])
 
+# Training runs: each model with the first of training.seeds under its own name (whose weights give the predictions,
+# ensembles and CAMs), and with every further seed as <model>_seed<k>, trained, predicted and measured like a model.
+SEEDS = config["training"]["seeds"]
+SEED_RUNS = [seed_run(model, seed) for model in MODELS for seed in SEEDS[1:]]
+RUNS = MODELS + SEED_RUNS
+
 # The models that get class activation maps (cam.smk): those of cam.models that this run trains, or all of them.
 for _name in config["cam"]["models"] or []:
     if _name not in config["training"]["models"]:
@@ -37,8 +52,8 @@ EVALUATED = MODELS + ENSEMBLES
 
 
 wildcard_constraints:
-    model="|".join(re.escape(m) for m in MODELS),
-    name="|".join(re.escape(n) for n in EVALUATED),  # a model or an ensemble (the metrics rule)
+    model="|".join(re.escape(m) for m in RUNS),  # a model, or a model's run with a further seed
+    name="|".join(re.escape(n) for n in EVALUATED + SEED_RUNS),  # that, or an ensemble (the metrics rule)
     size=r"\d+",
 
 
@@ -69,9 +84,12 @@ def dataset_root(index_file):
     return str(path.parent.parent if path.parent.name == RELEASE else path.parent)
 
 
-def model_settings(model):
-    """The training settings of one model: the shared defaults with its own overrides (a job's params)."""
-    return {**config["training"]["defaults"], **(config["training"]["models"][model] or {})}
+def model_settings(run):
+    """The training settings of one training run (a model, or a model's run with a further seed): the shared
+    defaults with the model's own overrides and the run's seed (a job's params)."""
+    model, seed = run_model(run)
+    overrides = config["training"]["models"][model] or {}
+    return {**config["training"]["defaults"], **overrides, "seed": SEEDS[0] if seed is None else seed}
 
 
 def training_inputs(wildcards):
@@ -132,7 +150,7 @@ def metrics_group(wildcards):
 def heavy_model(model):
     """Models with over 50 M parameters (Adam keeps three copies) or 7.5 GFLOPs a forward pass: the VGGs,
     ResNet-101/152, ResNeXt-101 and DenseNet-161 of the paper's 18 need the most memory and time."""
-    parameters, gflops = model_size(model)
+    parameters, gflops = model_size(run_model(model)[0])
     return parameters > 50 or gflops > 7.5
 
 
@@ -175,7 +193,7 @@ def all_outputs():
         "results/split/table2.csv",
         "results/split/verification.json",
         *SPLIT_TABLES.values(),
-        *expand("results/metrics/{name}.csv", name=EVALUATED),
+        *expand("results/metrics/{name}.csv", name=EVALUATED + SEED_RUNS),
         *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
         *expand("results/tables/table{n}.{ext}", n=TABLES, ext=TABLE_FORMATS),
         *expand("results/figures/{name}.{ext}", name=FIGURES, ext=FIGURE_FORMATS),

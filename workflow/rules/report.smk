@@ -6,8 +6,8 @@
 rule tables:
     input:
         split_table2="results/split/table2.csv",
-        metrics=expand("results/metrics/{name}.csv", name=EVALUATED),
-        meta=expand("results/models/{model}/meta.json", model=MODELS),
+        metrics=expand("results/metrics/{name}.csv", name=EVALUATED + SEED_RUNS),
+        meta=expand("results/models/{model}/meta.json", model=RUNS),
         members=ensemble_members(),
     output:
         **{
@@ -31,8 +31,8 @@ rule tables:
     conda:
         "../../envs/murad.yaml"
     params:
-        models=MODELS,
-        evaluated=EVALUATED,
+        models=RUNS,
+        evaluated=EVALUATED + SEED_RUNS,
         murad_code=murad_code("tables.py"),
     script:
         "../scripts/tables.py"
