@@ -56,11 +56,11 @@ def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
 @pytest.mark.parametrize(
     "module, function, stages",
     [
-        # the bootstrap intervals: only the metrics stage computes them
-        ("metrics", "_bootstrap", {"metrics"}),
+        # the bootstrap intervals: the metrics stage and the paired comparison with the best model compute them
+        ("metrics", "_bootstrap", {"metrics", "compare_to_best"}),
         ("metrics", "study_metrics", {"metrics"}),
-        # point metrics also give training its tuning kappa and the ensembles their choice
-        ("metrics", "point_metrics", {"metrics", "ensembles", "train"}),
+        # point metrics also give training its tuning kappa, the ensembles and the comparison their choice
+        ("metrics", "point_metrics", {"metrics", "ensembles", "train", "compare_to_best"}),
         ("train", "train_model", {"train"}),
         ("train", "load_trained", {"predict", "cam_maps"}),
         ("data", "build_cache", {"cache_images"}),
@@ -96,7 +96,7 @@ def test_comments_docstrings_and_formatting_change_nothing(project):
     source = path.read_text()
     tree = ast.parse(source)
     function = next(node for node in tree.body if getattr(node, "name", None) == "study_metrics")
-    docstring = ast.get_docstring(function)
+    docstring = ast.get_docstring(function, clean=False)  # as the source writes it
     assert docstring
     reformatted = "# a comment at the top\n" + source.replace(docstring, docstring + " More words.", 1).replace(
         "def study_metrics(", "def study_metrics(  # a comment on the signature\n    ", 1
