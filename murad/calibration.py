@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
 
-from .figures import _small_multiples
+from .figures import small_multiples
 from .metrics import scopes
 
 EPSILON = 1e-6  # probabilities are clipped to [EPSILON, 1 - EPSILON] before taking logits
@@ -146,6 +146,6 @@ def reliability_figure(
             ax.legend(fontsize=5, loc="upper left")
 
     items = {name: (name, table) for name, table in valid_tables.items()}
-    figure, _ = _small_multiples(items, draw, (2.2, 2.2), "mean predicted probability", "observed abnormal share")
+    figure, _ = small_multiples(items, draw, (2.2, 2.2), "mean predicted probability", "observed abnormal share")
     figure.suptitle(f"Study-level reliability on MURA valid\n({bins} equal-width bins; dotted: perfect calibration)")
     return figure

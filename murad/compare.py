@@ -31,6 +31,7 @@ from scipy.stats import norm, rankdata
 from .errors import InputError
 from .io import staged_outputs, write_csv
 from .metrics import METRICS, _bootstrap, point_metrics, scopes
+from .result_names import ordered
 
 log = logging.getLogger("murad")
 
@@ -161,3 +162,25 @@ def compare_csvs(
         overall.loc["kappa", "difference_high"],
         overall.loc["kappa", "p_value"],
     )
+
+
+VS_BEST_COLUMNS = ["name", "best", *COLUMNS, "p_holm"]
+
+
+def compare_with_best(
+    best: str, valid_studies: dict[str, pd.DataFrame], threshold: float = 0.5, repetitions: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Every other model and ensemble (``name``) against ``best`` (chosen on the tuning split) on MURA valid's
+    studies: :func:`paired_comparison` rows, with Holm's adjustment over the names per scope and metric."""
+    rows = [
+        paired_comparison(valid_studies[name], valid_studies[best], threshold, repetitions, seed, (name, best)).assign(
+            name=name, best=best
+        )
+        for name in ordered(valid_studies)
+        if name != best
+    ]
+    if not rows:
+        return pd.DataFrame(columns=VS_BEST_COLUMNS)
+    table = pd.concat(rows, ignore_index=True)
+    table["p_holm"] = table.groupby(["scope", "metric"])["p_value"].transform(lambda p: holm(p.to_numpy()))
+    return table[VS_BEST_COLUMNS]

@@ -36,6 +36,12 @@ def _ranked(scores: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns=["_kappa", "_auc"])
 
 
+def best_on_tuning(scores: pd.DataFrame) -> str:
+    """The model ranked best on the whole tuning split (kappa, then AUC, then name): what every model and ensemble
+    is compared with; never chosen on MURA valid."""
+    return str(_ranked(scores[scores["scope"] == "overall"])["model"].iloc[0])
+
+
 def best_per_body_part(
     scores: pd.DataFrame, valid_studies: dict[str, pd.DataFrame], threshold: float = 0.5
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 # The report's figures (murad.figures draws them), each as results/figures/<name>.<format>.
-FIGURES = ("kappa_heatmap", "metric_bars", "roc_curves", "learning_curves", "kappa_tradeoff", "confusion_matrices")
+FIGURES = (
+    "kappa_heatmap",
+    "metric_bars",
+    "roc_curves",
+    "learning_curves",
+    "kappa_tradeoff",
+    "confusion_matrices",
+    "differences_from_best",
+)
 FIGURE_FORMATS = ("png", "svg")  # in murad.plotting.save_figure's argument order
 
 # The paper's tables (murad.tables writes them), each as results/tables/table<n>.<format>; HTML goes in the report.

@@ -19,6 +19,7 @@ from .result_names import ENSEMBLE_PREFIX, ordered, run_model
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
 ONE_CLASS_MARK = "†"  # Table 3: the model calls every MURA valid study the same class
+TIED_MARK = "≈"  # Table 3: not told apart from the model best on the tuning split (kappa and AUC, Holm, 0.05)
 PAPER_NOTES = {("densenet161", "precision"): "printed 0.844 contradicts the row's other metrics; 0.884 fits them"}
 
 
@@ -27,7 +28,9 @@ def paper_table(name: str) -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFrame:
+def table3(
+    metrics: dict[str, pd.DataFrame], meta: dict[str, dict], comparisons: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per model: overall study-level metrics with 95% CIs, parameters, training time; paper values beside."""
     paper = paper_table("table3").set_index("model")
     rows = []
@@ -51,7 +54,25 @@ def table3(metrics: dict[str, pd.DataFrame], meta: dict[str, dict]) -> pd.DataFr
             row[f"paper_{metric}"] = paper.loc[model, metric] if model in paper.index else float("nan")
         row["paper_note"] = "; ".join(n for (m, _), n in PAPER_NOTES.items() if m == model)
         rows.append(row)
-    return with_seed_spread(pd.DataFrame(rows))
+    return with_comparisons(with_seed_spread(pd.DataFrame(rows)), comparisons)
+
+
+def with_comparisons(table: pd.DataFrame, comparisons: pd.DataFrame | None) -> pd.DataFrame:
+    """Each row gains its difference from the model ranked best on the tuning split, on MURA valid, for kappa and
+    AUC (``delta_<metric>`` with its paired 95% interval and Holm-adjusted p-value, from ``murad.compare``),
+    ``best_on_tune``, and ``tied_with_best``: neither difference significant at 0.05 after Holm's adjustment."""
+    overall = comparisons[comparisons["scope"] == "overall"] if comparisons is not None else pd.DataFrame()
+    best = overall["best"].iloc[0] if len(overall) else None
+    table["best_on_tune"] = table["model"] == best
+    tied = pd.Series(True, index=table.index)
+    for metric in ("kappa", "auc"):
+        rows = overall[overall["metric"] == metric].set_index("name") if len(overall) else pd.DataFrame()
+        for column, source in (("", "difference"), ("_low", "difference_low"), ("_high", "difference_high")):
+            table[f"delta_{metric}{column}"] = table["model"].map(rows[source]) if len(rows) else float("nan")
+        table[f"p_{metric}_holm"] = table["model"].map(rows["p_holm"]) if len(rows) else float("nan")
+        tied &= table[f"p_{metric}_holm"] >= 0.05
+    table["tied_with_best"] = tied
+    return table
 
 
 def with_seed_spread(table: pd.DataFrame) -> pd.DataFrame:
@@ -93,8 +114,16 @@ def _fmt(value, digits: int = 3) -> str:
 
 def table3_display(table: pd.DataFrame) -> pd.DataFrame:
     """Human-readable Table 3: 'ours [95% CI] (paper)' per metric."""
-    marks = {True: f" {ONE_CLASS_MARK}", False: ""}
-    shown = pd.DataFrame({"model": [f"{r.model}{marks[bool(r.one_class)]}" for r in table.itertuples()]})
+
+    def mark(r) -> str:
+        return (
+            r.model
+            + f" {ONE_CLASS_MARK}" * bool(r.one_class)
+            + " (best on tune)" * r.best_on_tune
+            + (f" {TIED_MARK}" * r.tied_with_best)
+        )
+
+    shown = pd.DataFrame({"model": [mark(r) for r in table.itertuples()]})
     for metric in TABLE3_METRICS:
         shown[metric] = [
             f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_low'])}, {_fmt(r[f'{metric}_high'])}] "
@@ -107,6 +136,15 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
     shown["training (min)"] = [
         f"{_fmt(r['training_minutes'], 1)} ({_fmt(r['paper_training_time'], 0)})" for _, r in table.iterrows()
     ]
+    if table["best_on_tune"].any():
+        for metric in ("kappa", "auc"):
+            shown[f"Δ{metric} vs best (Holm p)"] = [
+                f"{r[f'delta_{metric}']:+.3f} [{r[f'delta_{metric}_low']:+.3f}, {r[f'delta_{metric}_high']:+.3f}] "
+                f"({_fmt(r[f'p_{metric}_holm'])})"
+                if not pd.isna(r[f"delta_{metric}"])
+                else ""
+                for _, r in table.iterrows()
+            ]
     shown["images seen"] = [_fmt(value, 0) for value in table["images_seen"]]
     if (table["seeds"] > 1).any():
         shown["kappa over seeds"] = [
@@ -222,13 +260,18 @@ def table2_display(split_table2: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def paper_tables(
-    split_table2_csv: str, metrics_csvs: dict[str, str], meta_jsons: dict[str, str], members_csv: str | None = None
+    split_table2_csv: str,
+    metrics_csvs: dict[str, str],
+    meta_jsons: dict[str, str],
+    members_csv: str | None = None,
+    comparisons_csv: str | None = None,
 ) -> dict[int, tuple[pd.DataFrame, pd.DataFrame, str]]:
     """The paper's Tables 2, 3 and 4 as (all columns, display form, caption); ensembles (``members_csv``) are rows
-    like models."""
+    like models; Table 3 holds each one's difference from the best on the tuning split (``comparisons_csv``)."""
     metrics, meta = load_results(metrics_csvs, meta_jsons, members_csv)
     t2, t2_shown = table2_display(pd.read_csv(split_table2_csv))
-    t3, t4 = table3(metrics, meta), table4(metrics)
+    comparisons = pd.read_csv(comparisons_csv) if comparisons_csv else None
+    t3, t4 = table3(metrics, meta, comparisons), table4(metrics)
     return {
         2: (t2, t2_shown, "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)"),
         3: (
@@ -236,7 +279,9 @@ def paper_tables(
             table3_display(t3),
             "Table 3: study-level metrics on MURA valid, ours [95% bootstrap CI] (paper); images seen: training images "
             f"over all epochs; {ONE_CLASS_MARK}: calls every study the same class (kappa 0 by construction: too little "
-            "training to tell studies apart, not a verdict on the architecture)",
+            "training to tell studies apart, not a verdict on the architecture); Δ vs best: the difference on MURA "
+            "valid from the model ranked best on the tuning split [paired 95% bootstrap CI] (Holm-adjusted p; DeLong "
+            f"for AUC); {TIED_MARK}: told apart from that model by neither kappa nor AUC",
         ),
         4: (t4, table4_display(t4), "Table 4: Cohen's kappa per body part, best model of each row starred (paper)"),
     }

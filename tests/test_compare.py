@@ -13,6 +13,7 @@ from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
 from murad.compare import COLUMNS, delong, holm, paired_comparison
+from murad.jobs.evaluate import compare_to_best
 from murad.metrics import METRICS
 
 MURAD = Path(sys.executable).with_name("murad")
@@ -161,3 +162,28 @@ def test_cli_writes_the_comparison(tmp_path):
     written = pd.read_csv(out)
     expected = paired_comparison(pd.read_csv(paths[0]), pd.read_csv(paths[1]), repetitions=50).round(6)
     pd.testing.assert_frame_equal(written, expected)
+
+
+def test_the_comparison_is_with_the_best_on_the_tuning_split_not_on_valid(tmp_path):
+    # "tuned" is best on the tuning split, "other" on valid: the job compares everything with "tuned".
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 2, 300)
+    sharp = np.clip(label * 0.6 + 0.2 + rng.normal(0, 0.1, 300), 0, 1)
+    noisy = np.clip(label * 0.2 + 0.4 + rng.normal(0, 0.2, 300), 0, 1)
+    frame = pd.DataFrame({"study": [f"s{i:03d}" for i in range(300)], "body_part": "hand", "label": label})
+    paths = {}
+    for split, probs in (("tune", {"tuned": sharp, "other": noisy}), ("valid", {"tuned": noisy, "other": sharp})):
+        for name, prob in probs.items():
+            paths[split, name] = tmp_path / f"{split}_{name}.csv"
+            frame.assign(prob=prob).to_csv(paths[split, name], index=False)
+    out = tmp_path / "vs_best.csv"
+    compare_to_best(
+        {name: str(paths["tune", name]) for name in ("tuned", "other")},
+        {name: str(paths["valid", name]) for name in ("tuned", "other")},
+        str(out),
+        repetitions=100,
+    )
+    table = pd.read_csv(out)
+    assert set(table["best"]) == {"tuned"} and set(table["name"]) == {"other"}
+    kappa = table[(table["scope"] == "overall") & (table["metric"] == "kappa")].iloc[0]
+    assert kappa["difference"] > 0 and kappa["p_holm"] < 0.05  # better on valid than the best on tune, and it shows

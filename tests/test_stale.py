@@ -159,12 +159,13 @@ def test_report_styling_redraws_figures_and_cam_grids_only(finished):
 
 
 def test_an_edit_of_a_metrics_function_reruns_the_metrics_and_what_is_made_of_them(finished):
-    # The bootstrap intervals: only the metrics jobs run them; Tables 3 and 4 hold their numbers, the figures draw
-    # the tables. Nothing is trained, predicted, aggregated or mapped again.
+    # The bootstrap intervals: the metrics jobs and the comparison with the best model run them; Tables 3 and 4 hold
+    # their numbers, the figures draw the tables. Nothing is trained, predicted, aggregated or mapped again.
     with edited(finished.work / "murad/metrics.py", lambda path: add_statement(path, "_bootstrap")):
         jobs = dry_run(finished.work, finished.config)
-    assert jobs == [job for job in finished.every_job if job.rule in {"metrics", "tables", "figures", "all"}]
-    assert {job.rule for job in jobs} == {"metrics", "tables", "figures", "all"}
+    bootstrapping = {"metrics", "compare_to_best", "tables", "figures", "all"}
+    assert jobs == [job for job in finished.every_job if job.rule in bootstrapping]
+    assert {job.rule for job in jobs} == bootstrapping
 
 
 def test_an_edit_of_the_training_loop_retrains_every_model_and_redoes_what_follows(finished):

@@ -117,3 +117,23 @@ def test_further_seeds_are_rows_of_their_own_and_give_the_models_mean_and_sd(tmp
     assert "(3 seeds)" in (tmp_path / "tables/table3.md").read_text()
     t4 = pd.read_csv(tmp_path / "tables/table4.csv")
     assert not any("_seed" in column for column in t4.columns)  # per body part: the first seed's runs
+
+
+def test_table3_shows_each_difference_from_the_best_on_tune_and_marks_the_ties(tmp_path):
+    metrics, meta = fake_results(tmp_path, ["densenet121", "resnet18", "resnet34"])
+    rows = [
+        {"name": name, "best": "densenet121", "scope": "overall", "metric": metric, "a": 0.5, "b": 0.6,
+         "difference": -0.1, "difference_low": -0.2, "difference_high": low_high, "p_value": p, "p_holm": p}
+        for name, p, low_high in (("resnet18", 0.4, 0.05), ("resnet34", 0.001, -0.05))
+        for metric in ("kappa", "auc")
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "vs_best.csv", index=False)
+    files = table_files(tmp_path / "tables")
+    tables(str(split_table2(tmp_path)), metrics, meta, None, files, str(tmp_path / "vs_best.csv"))
+    t3 = pd.read_csv(tmp_path / "tables/table3.csv").set_index("model")
+    assert t3["best_on_tune"].to_dict() == {"densenet121": True, "resnet18": False, "resnet34": False}
+    assert t3["tied_with_best"].to_dict() == {"densenet121": False, "resnet18": True, "resnet34": False}
+    assert t3.loc["resnet34", "delta_kappa"] == -0.1 and t3.loc["resnet34", "p_auc_holm"] == 0.001
+    markdown = (tmp_path / "tables/table3.md").read_text()
+    assert "| densenet121 (best on tune) |" in markdown and "| resnet18 ≈ |" in markdown
+    assert "-0.100 [-0.200, +0.050] (0.400)" in markdown

@@ -104,3 +104,28 @@ def ensembles(
     for name in names:
         chosen = ", ".join(f"{r.scope}: {r.model}" for r in built[name][1].itertuples())
         log.info("%s: %s", name, chosen)
+
+
+def compare_to_best(
+    tune_csvs: dict[str, str],
+    valid_csvs: dict[str, str],
+    out_csv: str,
+    threshold: float = 0.5,
+    repetitions: int = 1000,
+    seed: int = 0,
+) -> None:
+    """Every model and ensemble compared on MURA valid with the model ranked best on the tuning split (paired
+    bootstrap, DeLong for AUC, Holm over the comparisons)."""
+    import pandas as pd
+
+    from ..compare import compare_with_best
+    from ..ensembles import best_on_tuning, tuning_scores
+
+    best = best_on_tuning(tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold))
+    valid = {name: pd.read_csv(path) for name, path in sorted(valid_csvs.items())}
+    table = compare_with_best(best, valid, threshold, repetitions, seed)
+    with staged_outputs(out_csv) as (path,):
+        write_csv(table.round(6), path)
+    overall = table[(table["scope"] == "overall") & (table["metric"] == "kappa")]
+    tied = overall[overall["p_holm"] >= 0.05]["name"].tolist()
+    log.info("best on the tuning split: %s; not told apart from it by kappa on valid: %s", best, ", ".join(tied))

@@ -32,12 +32,13 @@ def tables(
     meta_jsons: dict[str, str],
     members_csv: str | None,
     table_files: dict[str, str],
+    comparisons_csv: str | None = None,
 ) -> None:
     """The paper's Tables 2, 3 and 4, each as ``table_files["table<n>_<format>"]`` (csv, md, tex, html)."""
     from ..result_names import TABLE_FORMATS, TABLES
     from ..tables import paper_tables, write_table
 
-    built = paper_tables(split_table2_csv, metrics_csvs, meta_jsons, members_csv)
+    built = paper_tables(split_table2_csv, metrics_csvs, meta_jsons, members_csv, comparisons_csv)
     keys = [f"table{n}_{ext}" for n in TABLES for ext in TABLE_FORMATS]
     with staged_outputs(*(table_files[key] for key in keys)) as staged:
         files = dict(zip(keys, staged, strict=True))

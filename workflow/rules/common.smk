@@ -132,8 +132,8 @@ CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 # runtime, and for predict and cam_maps its memory, times the attempt; training resumes from its checkpoint. Every
 # other job is a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`):
 # `prepare` (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and
-# metrics) and `summary` (ensembles, their metrics, tables, figures, environment); each model's CAM figures and the
-# CAM localisation are jobs of their own. Each group job needs at most 2 CPUs (its steps that can run side by side;
+# metrics) and `summary` (ensembles, their metrics, the comparison with the best, tables, figures, environment);
+# each model's CAM figures and the CAM localisation are jobs of their own. Each group job needs at most 2 CPUs (its steps that can run side by side;
 # `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
@@ -186,6 +186,11 @@ def valid_studies(name):
 def ensemble_members():
     """The ensembles' member table, when there are ensembles (two or more models)."""
     return ["results/ensembles/members.csv"] if ENSEMBLES else []
+
+
+def comparisons_with_best():
+    """Every model and ensemble against the best on the tuning split, when there are two or more models."""
+    return ["results/comparisons/vs_best.csv"] if len(MODELS) >= 2 else []
 
 
 def all_outputs():

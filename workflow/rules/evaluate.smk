@@ -89,3 +89,29 @@ rule ensembles:
         murad_code=murad_code("ensembles.py"),
     script:
         "../scripts/ensembles.py"
+
+
+rule compare_to_best:
+    input:
+        tune=expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
+        valid=[valid_studies(name) for name in EVALUATED],
+        # not read: it runs after the ensembles' metrics, so no more than two steps of the `summary` group job run
+        # side by side (2 CPUs, see common.smk)
+        after=expand("results/metrics/{name}.csv", name=ENSEMBLES),
+    output:
+        "results/comparisons/vs_best.csv",
+    log:
+        "results/logs/compare_to_best.log",
+    group:
+        "summary"
+    conda:
+        "../../envs/murad.yaml"
+    params:
+        models=MODELS,
+        evaluated=EVALUATED,
+        threshold=config["evaluation"]["threshold"],
+        repetitions=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["seed"],
+        murad_code=murad_code("compare_to_best.py"),
+    script:
+        "../scripts/compare_to_best.py"

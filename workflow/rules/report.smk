@@ -9,6 +9,7 @@ rule tables:
         metrics=expand("results/metrics/{name}.csv", name=EVALUATED + SEED_RUNS),
         meta=expand("results/models/{model}/meta.json", model=RUNS),
         members=ensemble_members(),
+        comparisons=comparisons_with_best(),
     output:
         **{
             f"table{n}_{ext}": (

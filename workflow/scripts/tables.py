@@ -13,4 +13,5 @@ run_job(
     meta_jsons=dict(zip(snakemake.params.models, snakemake.input.meta, strict=True)),
     members_csv=snakemake.input.members[0] if snakemake.input.members else None,
     table_files=dict(snakemake.output.items()),
+    comparisons_csv=snakemake.input.comparisons[0] if snakemake.input.comparisons else None,
 )
