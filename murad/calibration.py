@@ -17,7 +17,6 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
 
-from .figures import small_multiples
 from .metrics import scopes
 
 EPSILON = 1e-6  # probabilities are clipped to [EPSILON, 1 - EPSILON] before taking logits
@@ -122,30 +121,3 @@ def calibration_report(tune_studies: pd.DataFrame, valid_studies: pd.DataFrame, 
             }
         )
     return pd.DataFrame(rows)
-
-
-def reliability_figure(
-    valid_tables: dict[str, pd.DataFrame], temperatures: dict[str, float] | None = None, bins: int = 10
-):
-    """Reliability diagrams of each model's valid studies (``label``, ``prob``), one panel per model: observed
-    abnormal share against mean predicted probability per non-empty bin, before and, when ``temperatures`` are
-    given, after scaling with each model's temperature; the dotted diagonal is perfect calibration."""
-
-    def draw(ax, item):
-        name, table = item
-        label, prob = table["label"].to_numpy(float), table["prob"].to_numpy(float)
-        curves = [("before", prob)]
-        if temperatures is not None:
-            curves.append((f"after, T={temperatures[name]:.2f}", apply_temperature(prob, temperatures[name])))
-        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
-        for (text, values), marker in zip(curves, ("o", "s"), strict=False):
-            rows = reliability_table(label, values, bins).query("count > 0")
-            ax.plot(rows["mean_prob"], rows["observed"], marker=marker, markersize=3, linewidth=1, label=text)
-        ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), aspect="equal")  # markers at 0 and 1 drawn whole
-        if temperatures is not None:
-            ax.legend(fontsize=5, loc="upper left")
-
-    items = {name: (name, table) for name, table in valid_tables.items()}
-    figure, _ = small_multiples(items, draw, (2.2, 2.2), "mean predicted probability", "observed abnormal share")
-    figure.suptitle(f"Study-level reliability on MURA valid\n({bins} equal-width bins; dotted: perfect calibration)")
-    return figure

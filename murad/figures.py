@@ -6,6 +6,8 @@
 - ``learning_curves``: training and tuning loss per epoch.
 - ``kappa_tradeoff``: kappa against parameters and training time (the trade-off the paper argues).
 - ``confusion_matrices``: study-level confusion matrix per model at the threshold.
+- ``differences_from_best``: each model's and ensemble's kappa and AUC difference from the best on the tuning split.
+- ``reliability``: reliability diagrams before and after temperature scaling (``murad.calibration``).
 
 Inputs are sorted by model name (ensembles after the models), so the same results give byte-identical files.
 """
@@ -24,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodFormatter
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
+from .calibration import apply_temperature, reliability_table
 from .result_names import ordered
 
 BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
@@ -264,11 +267,43 @@ def differences_from_best(table3: pd.DataFrame):
     return figure
 
 
+def reliability_figure(
+    valid_tables: dict[str, pd.DataFrame], temperatures: dict[str, float] | None = None, bins: int = 10
+):
+    """Reliability diagrams of each model's valid studies (``label``, ``prob``), one panel per model: observed
+    abnormal share against mean predicted probability per non-empty bin, before and, when ``temperatures`` are
+    given, after scaling with each model's temperature; the dotted diagonal is perfect calibration."""
+
+    def draw(ax, item):
+        name, table = item
+        label, prob = table["label"].to_numpy(float), table["prob"].to_numpy(float)
+        curves = [("before", prob)]
+        if temperatures is not None:
+            curves.append((f"after, T={temperatures[name]:.2f}", apply_temperature(prob, temperatures[name])))
+        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
+        for (text, values), marker in zip(curves, ("o", "s"), strict=False):
+            rows = reliability_table(label, values, bins).query("count > 0")
+            ax.plot(rows["mean_prob"], rows["observed"], marker=marker, markersize=3, linewidth=1, label=text)
+        ax.set(xlim=(-0.03, 1.03), ylim=(-0.03, 1.03), aspect="equal")  # markers at 0 and 1 drawn whole
+        if temperatures is not None:
+            ax.legend(fontsize=5, loc="upper left")
+
+    items = {name: (name, table) for name, table in valid_tables.items()}
+    figure, _ = small_multiples(items, draw, (2.2, 2.2), "mean predicted probability", "observed abnormal share")
+    figure.suptitle(f"Study-level reliability on MURA valid\n({bins} equal-width bins; dotted: perfect calibration)")
+    return figure
+
+
 def figure_drawers(
-    studies: dict[str, pd.DataFrame], histories: dict[str, pd.DataFrame], table3: pd.DataFrame, table4: pd.DataFrame
+    studies: dict[str, pd.DataFrame],
+    histories: dict[str, pd.DataFrame],
+    table3: pd.DataFrame,
+    table4: pd.DataFrame,
+    table5: pd.DataFrame,
 ) -> dict[str, Callable[[], Figure]]:
-    """Every figure of the report by name (``murad.outputs.FIGURES``), each drawn when called; the metrics come from
-    Tables 3 and 4."""
+    """Every figure of the report by name (``murad.result_names.FIGURES``), each drawn when called; the metrics come
+    from Tables 3 and 4, each model's temperature from Table 5."""
+    temperatures = dict(zip(table5["model"], table5["temperature"], strict=True)) if len(table5) else {}
     return {
         "kappa_heatmap": lambda: kappa_heatmap(table3, table4),
         "metric_bars": lambda: metric_bars(table3),
@@ -277,4 +312,5 @@ def figure_drawers(
         "kappa_tradeoff": lambda: kappa_tradeoff(table3),
         "confusion_matrices": lambda: confusion_matrices(studies),
         "differences_from_best": lambda: differences_from_best(table3),
+        "reliability": lambda: reliability_figure({m: studies[m] for m in temperatures}, temperatures),
     }

@@ -132,10 +132,15 @@ def operating_point_metrics(
     return pd.DataFrame(rows, columns=columns)
 
 
-def save_operating_points(thresholds: dict[str, dict], path: str | Path) -> None:
-    """The records of :func:`choose_thresholds` as JSON (all-or-nothing), with how a prediction uses them."""
+def save_operating_points(thresholds: dict[str, dict], path: str | Path, temperature: float | None = None) -> None:
+    """The records of :func:`choose_thresholds` as JSON (all-or-nothing), with how a prediction uses them; and the
+    temperature fitted on the same split (``murad.calibration``), which calibrates a probability without moving it
+    across a threshold's side (the thresholds apply to the uncalibrated probability)."""
+    record = {"prediction": PREDICTION, "operating_points": thresholds}
+    if temperature is not None:
+        record["temperature"] = temperature
     with staged_outputs(path) as (staged,):
-        write_json({"prediction": PREDICTION, "operating_points": thresholds}, staged)
+        write_json(record, staged)
 
 
 def load_operating_points(path: str | Path) -> dict[str, dict]:

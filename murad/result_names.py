@@ -13,11 +13,12 @@ FIGURES = (
     "kappa_tradeoff",
     "confusion_matrices",
     "differences_from_best",
+    "reliability",
 )
 FIGURE_FORMATS = ("png", "svg")  # in murad.plotting.save_figure's argument order
 
 # The paper's tables (murad.tables writes them), each as results/tables/table<n>.<format>; HTML goes in the report.
-TABLES = (2, 3, 4)
+TABLES = (2, 3, 4, 5)  # 5 is not the paper's: calibration and operating points
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 
 # The ensembles (murad.ensembles builds them); their results sit beside the models' under these names.

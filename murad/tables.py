@@ -259,12 +259,44 @@ def table2_display(split_table2: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFra
     return table, shown
 
 
+def table5(calibration: dict[str, pd.DataFrame], operating_points: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per model: its temperature, Brier score and ECE on MURA valid before and after scaling, and each
+    operating point's threshold with valid sensitivity, specificity, PPV and NPV [95% CI], all chosen on tune."""
+    rows = []
+    for model in sorted(calibration):
+        overall = calibration[model].set_index("scope").loc["overall"]
+        row = {"model": model, **overall.drop("n_studies").to_dict()}
+        for point in operating_points[model].itertuples():
+            for column in operating_points[model].columns.drop(["operating_point", "n_studies", "n_abnormal"]):
+                row[f"{point.operating_point}_{column}"] = getattr(point, column)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table5_display(table: pd.DataFrame) -> pd.DataFrame:
+    shown = pd.DataFrame({"model": table["model"], "T": [_fmt(t, 2) for t in table["temperature"]]})
+    for score in ("brier", "ece"):
+        shown[f"{score.upper() if score == 'ece' else 'Brier'} before → after"] = [
+            f"{_fmt(r[f'{score}_before'])} → {_fmt(r[f'{score}_after'])}" for _, r in table.iterrows()
+        ]
+    for point in ("best_kappa", "rule_out"):
+        for metric in ("sensitivity", "specificity", "ppv", "npv"):
+            key = f"{point}_{metric}"
+            shown[f"{point.replace('_', ' ')}: {metric}"] = [
+                f"{_fmt(r[key])} [{_fmt(r[f'{key}_low'])}, {_fmt(r[f'{key}_high'])}]" for _, r in table.iterrows()
+            ]
+        shown[f"{point.replace('_', ' ')}: threshold"] = [_fmt(v) for v in table[f"{point}_threshold"]]
+    return shown
+
+
 def paper_tables(
     split_table2_csv: str,
     metrics_csvs: dict[str, str],
     meta_jsons: dict[str, str],
     members_csv: str | None = None,
     comparisons_csv: str | None = None,
+    calibration_csvs: dict[str, str] | None = None,
+    operating_points_csvs: dict[str, str] | None = None,
 ) -> dict[int, tuple[pd.DataFrame, pd.DataFrame, str]]:
     """The paper's Tables 2, 3 and 4 as (all columns, display form, caption); ensembles (``members_csv``) are rows
     like models; Table 3 holds each one's difference from the best on the tuning split (``comparisons_csv``)."""
@@ -272,6 +304,10 @@ def paper_tables(
     t2, t2_shown = table2_display(pd.read_csv(split_table2_csv))
     comparisons = pd.read_csv(comparisons_csv) if comparisons_csv else None
     t3, t4 = table3(metrics, meta, comparisons), table4(metrics)
+    t5 = table5(
+        {m: pd.read_csv(p) for m, p in (calibration_csvs or {}).items()},
+        {m: pd.read_csv(p) for m, p in (operating_points_csvs or {}).items()},
+    )
     return {
         2: (t2, t2_shown, "Table 2: MURA studies per body part (this dataset; the paper's MURA-v1.1 in parentheses)"),
         3: (
@@ -284,4 +320,12 @@ def paper_tables(
             f"for AUC); {TIED_MARK}: told apart from that model by neither kappa nor AUC",
         ),
         4: (t4, table4_display(t4), "Table 4: Cohen's kappa per body part, best model of each row starred (paper)"),
+        5: (
+            t5,
+            table5_display(t5) if len(t5) else t5,
+            "Table 5 (not in the paper): calibration and operating points, chosen on the tuning split's studies and "
+            "reported on MURA valid: temperature T, Brier score and expected calibration error (10 equal-width bins) "
+            "before and after temperature scaling; the threshold of best tuning kappa and the rule-out threshold "
+            "(tuning sensitivity >= 0.95), each with valid sensitivity, specificity, PPV and NPV [95% bootstrap CI]",
+        ),
     }

@@ -16,9 +16,9 @@ from murad.calibration import (
     calibration_report,
     expected_calibration_error,
     fit_temperature,
-    reliability_figure,
     reliability_table,
 )
+from murad.figures import reliability_figure
 from murad.plotting import apply_style, overlapping_texts
 from murad.result_names import ordered
 

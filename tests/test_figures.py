@@ -86,6 +86,7 @@ FIGURE_CASES = [
     ("kappa_tradeoff", lambda r: figures.kappa_tradeoff(r["table3"])),
     ("confusion_matrices", lambda r: figures.confusion_matrices(r["studies"])),
     ("differences_from_best", lambda r: figures.differences_from_best(r["table3"])),
+    ("reliability", lambda r: figures.reliability_figure(r["studies"], dict.fromkeys(r["studies"], 1.5))),
 ]
 
 

@@ -207,8 +207,9 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     assert sorted(train[train["State"] == "COMPLETED"]["Comment"]) == [f"rule_train_wildcards_{m}" for m in MODELS]
 
     # the light steps ran as CPU jobs without a GPU, bundled: one job to prepare the data, one per model for its
-    # study aggregation and metrics, one for ensembles, their metrics, tables, figures and the environment; and,
-    # each a job of its own, every model's CAM figures and the CAM localisation
+    # study aggregation, metrics and calibration, one for ensembles, their metrics, the comparison with the best,
+    # tables, figures and the environment; and, each a job of its own, every model's CAM figures and the CAM
+    # localisation
     light = jobs[~jobs["Comment"].map(is_gpu_job)]
     assert not light["ReqTRES"].str.contains("gres/gpu").any() and not light["AllocTRES"].str.contains("gpu").any()
     assert (light["State"] == "COMPLETED").all(), light
@@ -216,7 +217,7 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     assert len(comments) == 2 * len(MODELS) + 3, comments
     assert sum(comment.startswith("rule_prepare_") for comment in comments) == 1, comments
     assert sorted(c for c in comments if c.startswith("rule_evaluate_")) == [
-        f"rule_evaluate_{m}_aggregate_studies_metrics" for m in sorted(MODELS)
+        f"rule_evaluate_{m}_aggregate_studies_calibrate_metrics" for m in sorted(MODELS)
     ], comments
     assert sum(c.startswith("rule_summary_") and "environment" in c and "tables" in c for c in comments) == 1
     assert "rule_cam_localization" in comments

@@ -33,12 +33,23 @@ def tables(
     members_csv: str | None,
     table_files: dict[str, str],
     comparisons_csv: str | None = None,
+    calibration_csvs: dict[str, str] | None = None,
+    operating_points_csvs: dict[str, str] | None = None,
 ) -> None:
-    """The paper's Tables 2, 3 and 4, each as ``table_files["table<n>_<format>"]`` (csv, md, tex, html)."""
+    """The paper's Tables 2, 3 and 4 and our Table 5, each as ``table_files["table<n>_<format>"]`` (csv, md, tex,
+    html)."""
     from ..result_names import TABLE_FORMATS, TABLES
     from ..tables import paper_tables, write_table
 
-    built = paper_tables(split_table2_csv, metrics_csvs, meta_jsons, members_csv, comparisons_csv)
+    built = paper_tables(
+        split_table2_csv,
+        metrics_csvs,
+        meta_jsons,
+        members_csv,
+        comparisons_csv,
+        calibration_csvs,
+        operating_points_csvs,
+    )
     keys = [f"table{n}_{ext}" for n in TABLES for ext in TABLE_FORMATS]
     with staged_outputs(*(table_files[key] for key in keys)) as staged:
         files = dict(zip(keys, staged, strict=True))
@@ -52,6 +63,7 @@ def figures(
     history_csvs: dict[str, str],
     table3_csv: str,
     table4_csv: str,
+    table5_csv: str,
     figure_files: dict[str, str],
     style: str,
     palette: str,
@@ -70,6 +82,7 @@ def figures(
         {model: pd.read_csv(path) for model, path in history_csvs.items()},
         pd.read_csv(table3_csv),
         pd.read_csv(table4_csv),
+        pd.read_csv(table5_csv),
     )
     keys = [f"{name}_{ext}" for name in FIGURES for ext in FIGURE_FORMATS]
     with staged_outputs(*(figure_files[key] for key in keys)) as staged:

@@ -131,10 +131,10 @@ CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 # below. A failed one is submitted again (`retries`: killed at its walltime, preempted, out of memory) with its
 # runtime, and for predict and cam_maps its memory, times the attempt; training resumes from its checkpoint. Every
 # other job is a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`):
-# `prepare` (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation and
-# metrics) and `summary` (ensembles, their metrics, the comparison with the best, tables, figures, environment);
-# each model's CAM figures and the CAM localisation are jobs of their own. Each group job needs at most 2 CPUs (its steps that can run side by side;
-# `prepare` 2 more for each further image size), so it fits any node.
+# `prepare` (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation,
+# metrics and calibration) and `summary` (ensembles, their metrics, the comparison with the best, tables, figures,
+# environment); each model's CAM figures and the CAM localisation are jobs of their own. Each group job needs at most
+# 2 CPUs (its steps that can run side by side; `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
 EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
@@ -200,6 +200,7 @@ def all_outputs():
         *SPLIT_TABLES.values(),
         *expand("results/metrics/{name}.csv", name=EVALUATED + SEED_RUNS),
         *expand("results/predictions/{model}/tune_studies.csv", model=MODELS),
+        *expand("results/models/{model}/operating_points.json", model=MODELS),
         *expand("results/tables/table{n}.{ext}", n=TABLES, ext=TABLE_FORMATS),
         *expand("results/figures/{name}.{ext}", name=FIGURES, ext=FIGURE_FORMATS),
         *expand("results/cam/{model}/{name}", model=CAM_MODELS, name=("scores.csv", "figure.png")),

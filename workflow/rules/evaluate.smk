@@ -115,3 +115,26 @@ rule compare_to_best:
         murad_code=murad_code("compare_to_best.py"),
     script:
         "../scripts/compare_to_best.py"
+
+
+rule calibrate:
+    input:
+        tune="results/predictions/{model}/tune_studies.csv",
+        valid="results/predictions/{model}/studies.csv",
+    output:
+        operating_points="results/models/{model}/operating_points.json",
+        calibration="results/calibration/{model}.csv",
+        operating_point_metrics="results/operating_points/{model}.csv",
+    log:
+        "results/logs/calibrate/{model}.log",
+    group:
+        "evaluate_{model}"
+    conda:
+        "../../envs/murad.yaml"
+    params:
+        chosen_on=config["split"]["tune_on"],
+        repetitions=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["seed"],
+        murad_code=murad_code("calibrate.py"),
+    script:
+        "../scripts/calibrate.py"

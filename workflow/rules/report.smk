@@ -10,6 +10,8 @@ rule tables:
         meta=expand("results/models/{model}/meta.json", model=RUNS),
         members=ensemble_members(),
         comparisons=comparisons_with_best(),
+        calibration=expand("results/calibration/{model}.csv", model=MODELS),
+        operating_points=expand("results/operating_points/{model}.csv", model=MODELS),
     output:
         **{
             f"table{n}_{ext}": (
@@ -34,6 +36,7 @@ rule tables:
     params:
         models=RUNS,
         evaluated=EVALUATED + SEED_RUNS,
+        calibrated=MODELS,
         murad_code=murad_code("tables.py"),
     script:
         "../scripts/tables.py"
@@ -45,6 +48,7 @@ rule figures:
         history=expand("results/models/{model}/history.csv", model=MODELS),
         table3="results/tables/table3.csv",
         table4="results/tables/table4.csv",
+        table5="results/tables/table5.csv",
     output:
         **{
             f"{name}_{ext}": report(

@@ -12,6 +12,7 @@ run_job(
     history_csvs=dict(zip(snakemake.params.models, snakemake.input.history, strict=True)),
     table3_csv=snakemake.input.table3,
     table4_csv=snakemake.input.table4,
+    table5_csv=snakemake.input.table5,
     figure_files=dict(snakemake.output.items()),
     style=snakemake.params.style,
     palette=snakemake.params.palette,

@@ -14,4 +14,6 @@ run_job(
     members_csv=snakemake.input.members[0] if snakemake.input.members else None,
     table_files=dict(snakemake.output.items()),
     comparisons_csv=snakemake.input.comparisons[0] if snakemake.input.comparisons else None,
+    calibration_csvs=dict(zip(snakemake.params.calibrated, snakemake.input.calibration, strict=True)),
+    operating_points_csvs=dict(zip(snakemake.params.calibrated, snakemake.input.operating_points, strict=True)),
 )
