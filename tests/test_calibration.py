@@ -19,29 +19,10 @@ from murad.calibration import (
     reliability_table,
 )
 from murad.figures import reliability_figure
+from murad.models import PAPER_MODELS
 from murad.plotting import apply_style, overlapping_texts
 from murad.result_names import ordered
 
-PAPER_MODELS = [
-    "densenet121",
-    "densenet161",
-    "densenet169",
-    "densenet201",
-    "inception_v3",
-    "mobilenet_v2",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnext50_32x4d",
-    "resnext101_32x8d",
-    "vgg11_bn",
-    "vgg13_bn",
-    "vgg16",
-    "vgg16_bn",
-    "vgg19",
-    "vgg19_bn",
-]
 MODELS = {
     2: ["densenet121", "resnext101_32x8d"],
     20: [*PAPER_MODELS, "ensemble_best_per_body_part", "ensemble_top3_mean"],
