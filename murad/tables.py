@@ -280,12 +280,12 @@ def table5_display(table: pd.DataFrame) -> pd.DataFrame:
             f"{_fmt(r[f'{score}_before'])} → {_fmt(r[f'{score}_after'])}" for _, r in table.iterrows()
         ]
     for point in ("best_kappa", "rule_out"):
+        shown[f"{point.replace('_', ' ')}: threshold"] = [_fmt(v) for v in table[f"{point}_threshold"]]
         for metric in ("sensitivity", "specificity", "ppv", "npv"):
             key = f"{point}_{metric}"
             shown[f"{point.replace('_', ' ')}: {metric}"] = [
                 f"{_fmt(r[key])} [{_fmt(r[f'{key}_low'])}, {_fmt(r[f'{key}_high'])}]" for _, r in table.iterrows()
             ]
-        shown[f"{point.replace('_', ' ')}: threshold"] = [_fmt(v) for v in table[f"{point}_threshold"]]
     return shown
 
 
