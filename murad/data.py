@@ -16,22 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .io import staged_outputs
+from .radiographs import load_radiograph
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def load_radiograph(path: str | Path, size: int | None = None) -> np.ndarray:
-    """One image as grayscale uint8: ``size x size`` (squashed to a square, as the paper resized to 320 x 320), or
-    at its original size when ``size`` is None."""
-    with Image.open(path) as picture:
-        grey = picture.convert("L")
-        return np.asarray(
-            grey if size is None else grey.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8
-        )
 
 
 def build_cache(table: pd.DataFrame, root: str | Path, size: int, out_path: str | Path, workers: int = 1) -> None:

@@ -30,6 +30,8 @@ import torchvision
 
 from .data import BatchAugmenter, batches, epoch_order, take
 from .errors import Preempted
+from .inference import autocast as mixed_precision
+from .inference import choose_device, predict
 from .io import staged_outputs, write_csv, write_json
 from .metrics import aggregate_studies, point_metrics
 from .models import build_model, count_parameters, training_logits
@@ -104,14 +106,6 @@ def _cpu_copy(state_dict: dict) -> OrderedDict:
     copied = OrderedDict((key, value.detach().to("cpu", copy=True)) for key, value in state_dict.items())
     copied._metadata = getattr(state_dict, "_metadata", None)
     return copied
-
-
-def choose_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
 @dataclass(frozen=True)
@@ -259,7 +253,7 @@ def train_step(
 ) -> torch.Tensor:
     """One optimisation step on one augmented batch: weighted BCE on the logit (plus the auxiliary head's, weighted,
     where the model has one); returns the loss. On a GPU the forward pass runs in bf16 autocast (``autocast``)."""
-    with _autocast(images.device) if autocast else nullcontext():
+    with mixed_precision(images.device) if autocast else nullcontext():
         logits, aux_logits = training_logits(model(images))
         loss = F.binary_cross_entropy_with_logits(logits.float().squeeze(1), target, weight)
         if aux_logits is not None:
@@ -318,20 +312,6 @@ def train_one_epoch(
     if on_terminal:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     progress.seconds += time.perf_counter() - started
-
-
-@torch.no_grad()
-def predict(model, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int) -> np.ndarray:
-    """Image probabilities for every row of ``cache`` (eval mode, no augmentation)."""
-    model.eval()
-    device = augmenter.device
-    out = []
-    for index in batches(np.arange(len(cache)), batch_size, drop_last=False):
-        images = augmenter.normalise(take(cache, index, pin=device.type == "cuda"))
-        images = images.contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
-            out.append(torch.sigmoid(model(images).float().squeeze(1)).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
 def evaluate(model, table: pd.DataFrame, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int):
@@ -477,14 +457,3 @@ def write_training_outputs(
         # What predicting the tuning split with model.pt gives.
         write_csv(tune_table.assign(prob=best["tune_probs"].numpy().round(6)), tune_path)
     return meta
-
-
-def load_trained(path: str | Path, device: torch.device | str = "cpu"):
-    """A trained ``model.pt`` as (model in eval mode, its saved record)."""
-    record = torch.load(path, map_location="cpu", weights_only=True)
-    settings = record["settings"]
-    model = build_model(record["model"], "none", image_size=settings["image_size"])
-    if record["model"] == "inception_v3" and settings["weights"] == "imagenet":
-        model.transform_input = True
-    model.load_state_dict(record["state_dict"])
-    return model.to(device).eval(), record

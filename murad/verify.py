@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from .mura import (
     BODY_PARTS,
@@ -29,6 +28,7 @@ from .mura import (
     read_image_paths,
     read_studies,
 )
+from .radiographs import RadiographError, read_radiograph
 
 
 def _check_image_file(root: Path, path: str) -> tuple[int, int]:
@@ -39,11 +39,10 @@ def _check_image_file(root: Path, path: str) -> tuple[int, int]:
     if not file.resolve().is_relative_to(real_root):
         raise MuraFormatError(f"{path}: path leaves the dataset root {root} (resolves to {file.resolve()})")
     try:
-        with Image.open(file) as picture:
-            picture.load()
-            return picture.size
-    except Exception as error:  # PIL raises many kinds for broken files
-        raise MuraFormatError(f"{path}: not a decodable image ({type(error).__name__}: {error})") from None
+        height, width = read_radiograph(file).pixels.shape
+    except RadiographError as error:
+        raise MuraFormatError(f"{path}: not a decodable image ({error})") from None
+    return width, height
 
 
 def verify_dataset(root: str | Path, check_files: bool = True, workers: int = 1) -> tuple[pd.DataFrame, dict]:

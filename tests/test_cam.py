@@ -16,13 +16,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from murad.cam import localisation, maps, rendering, summary
-from murad.data import BatchAugmenter, load_radiograph, take
+from murad.data import BatchAugmenter, take
 from murad.errors import InputError
+from murad.inference import choose_device, load_trained
 from murad.io import write_csv
 from murad.jobs.cam import NO_LESIONS_NOTE, cam_figures, cam_localization, cam_maps
 from murad.models import PAPER_MODELS, build_model, model_spec
 from murad.plotting import apply_style, overlapping_texts
-from murad.train import choose_device, load_trained
+from murad.radiographs import image_size, load_radiograph
 
 from .conftest import default_config, merged, run_snakemake
 
@@ -468,7 +469,7 @@ def test_the_split_jobs_write_the_maps_scores_and_overlays_the_package_computes(
     frame = valid.iloc[rows].reset_index(drop=True)
     cache = np.load(tmp_path / "valid.npy")
     cams, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, MAP_SETTINGS["batch_size"], device)
-    sizes = [localisation.image_size(small_mura / path) for path in frame["path"]]
+    sizes = [image_size(small_mura / path) for path in frame["path"]]
     boxes, kinds = localisation.lesion_boxes(list(frame["path"]), sizes, localisation.read_lesions(lesions_csv))
     expected = localisation.score_images(frame, cams, logits, method, sizes, boxes, kinds, MAP_SETTINGS["tolerance"])
     write_csv(expected, tmp_path / "expected.csv")

@@ -62,7 +62,7 @@ def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
         # point metrics also give training its tuning kappa, the ensembles and the comparison their choice
         ("metrics", "point_metrics", {"metrics", "ensembles", "train", "compare_to_best"}),
         ("train", "train_model", {"train"}),
-        ("train", "load_trained", {"predict", "cam_maps"}),
+        ("inference", "load_trained", {"predict", "cam_maps"}),
         ("data", "build_cache", {"cache_images"}),
         ("data", "BatchAugmenter.augment", {"train", "predict", "cam_maps"}),
         ("synthetic", "render_image", {"synthesize_mura"}),
@@ -116,7 +116,7 @@ def test_the_digest_follows_attribute_access_on_an_imported_module(project):
     assert not [key for key in reached if key.startswith("murad.cam.rendering")]
     drawing = {key.split("#")[0] for key in reached_code(scripts / "cam_figures.py", package)}
     assert {"murad.cam.rendering.grid_figure", "murad.jobs.cam.cam_figures"} <= drawing
-    assert not {"murad.cam.maps.compute_maps", "murad.train.load_trained", "murad.models.build_model"} & drawing
+    assert not {"murad.cam.maps.compute_maps", "murad.inference.load_trained", "murad.models.build_model"} & drawing
     before = digests(project)
     edit_function(project, "cam/localisation", "localisation_table")
     assert changed(before, after := digests(project)) == {"cam_localization"}

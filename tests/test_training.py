@@ -17,14 +17,13 @@ import torch
 
 from murad.config import validate_config
 from murad.data import BatchAugmenter, build_cache
+from murad.inference import load_trained, predict
 from murad.split import tuning_split
 from murad.train import (
     HISTORY_COLUMNS,
     TrainingOutputs,
     TrainSettings,
-    load_trained,
     loss_weights,
-    predict,
     train_model,
 )
 from murad.verify import verify_dataset

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy.special import expit
 
 from ..errors import InputError
@@ -163,12 +162,6 @@ def score_map(heat: np.ndarray, box, tolerance: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------- the images and their boxes
-
-
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file, from its header."""
-    with Image.open(path) as picture:
-        return picture.size
 
 
 def read_lesions(path: str | Path) -> pd.DataFrame:

@@ -38,8 +38,9 @@ def cam_maps(
     from ..cam import localisation, maps
     from ..data import open_cache
     from ..errors import InputError
+    from ..inference import choose_device, load_trained
     from ..models import model_spec
-    from ..train import choose_device, load_trained
+    from ..radiographs import image_size
 
     started = time.perf_counter()
     torch.set_num_threads(max(1, threads))
@@ -57,7 +58,7 @@ def cam_maps(
     computed = time.perf_counter()
 
     lesions = localisation.read_lesions(lesions_csv) if lesions_csv else None
-    sizes = [localisation.image_size(Path(root) / path) for path in frame["path"]]
+    sizes = [image_size(Path(root) / path) for path in frame["path"]]
     boxes, kinds = localisation.lesion_boxes(list(frame["path"]), sizes, lesions, str(lesions_csv))
     scores = localisation.score_images(frame, heat, logits, method, sizes, boxes, kinds, settings["tolerance"])
     with staged_outputs(maps_npz, scores_csv) as (maps_path, scores_path):
@@ -101,9 +102,9 @@ def cam_figures(
     import pandas as pd
 
     from ..cam import maps, rendering
-    from ..data import load_radiograph
     from ..errors import InputError
     from ..plotting import apply_style, save_figure
+    from ..radiographs import load_radiograph
 
     saved = maps.CamMaps.load(maps_npz)
     scores = pd.read_csv(scores_csv)

@@ -19,8 +19,8 @@ def predict(
     import torch
 
     from ..data import BatchAugmenter, open_cache
-    from ..train import choose_device, load_trained
-    from ..train import predict as predict_probs
+    from ..inference import choose_device, load_trained
+    from ..inference import predict as predict_probs
 
     torch.set_num_threads(max(1, threads))
     device = choose_device()
@@ -138,6 +138,7 @@ def calibrate(
     calibration_csv: str,
     operating_points_csv: str,
     chosen_on: str = "tune",
+    aggregation: str = "mean",
     repetitions: int = 1000,
     seed: int = 0,
 ) -> None:
@@ -155,7 +156,7 @@ def calibrate(
     points = operating_point_metrics(valid, thresholds, repetitions, seed)
     temperature = float(report["temperature"].iloc[0])
     with staged_outputs(operating_points_json, calibration_csv, operating_points_csv) as (json_path, cal, ops):
-        save_operating_points(thresholds, json_path, temperature)
+        save_operating_points(thresholds, json_path, temperature, aggregation)
         write_csv(report.round(6), cal)
         write_csv(points.round(6), ops)
     overall = report.iloc[0]
