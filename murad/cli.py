@@ -10,6 +10,8 @@ from .job_runner import run_logged
 from .jobs.evaluate import metrics as metrics_job
 from .jobs.train import stage_weights as stage_weights_job
 
+STUDIES_NOT_OK_EXIT_CODE = 3  # murad predict: the worklist is written, but not every study was read whole
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="murad", description=__doc__)
@@ -38,6 +40,36 @@ def main(argv: list[str] | None = None) -> None:
     compare.add_argument("--threshold", type=float, default=0.5)
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap repetitions")
     compare.add_argument("--seed", type=int, default=0)
+
+    predict = commands.add_parser(
+        "predict",
+        help="rank new studies (PNG, JPEG or DICOM) by their probability of abnormality, with heat maps",
+        description="INPUT is a folder whose leaf folders are studies (a MURA-v1.1 tree works as it is) or a CSV "
+        "with the columns path and study (and optionally body_part). Writes OUT/worklist.csv (one row per study, "
+        "ranked), OUT/images.csv (one row per file), OUT/worklist.html and OUT/overlays/. Exit status: 0 every "
+        "study ok; 3 the worklist is written but some studies were not read whole; 1 nothing written (bad input, "
+        "named); 2 a usage error.",
+    )
+    predict.add_argument("input", metavar="INPUT")
+    predict.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="MODEL",
+        help="a trained model.pt (or its folder, results/models/<model>); repeat it for the mean of several "
+        "models, or give one ensemble's folder (results/ensembles/<name>)",
+    )
+    predict.add_argument("--out", required=True, metavar="OUT", help="output folder (a previous worklist is replaced)")
+    predict.add_argument("--root", help="for a CSV INPUT: the folder its paths are relative to (default: the CSV's)")
+    calls = predict.add_mutually_exclusive_group()
+    calls.add_argument(
+        "--operating-point",
+        help="a saved operating point of a single model (best_kappa, the default where saved, or rule_out)",
+    )
+    calls.add_argument("--threshold", type=float, help="call a study abnormal above this probability instead")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--threads", type=int, help="CPU threads (default: torch's, all cores)")
+    predict.add_argument("--no-progress", action="store_true", help="no progress bar (none off a terminal anyway)")
 
     stage = commands.add_parser("stage-weights", help="download ImageNet weights into a torch-hub folder")
     stage.add_argument("models", nargs="+")
@@ -96,6 +128,23 @@ def main(argv: list[str] | None = None) -> None:
             repetitions=args.bootstrap,
             seed=args.seed,
         )
+    elif args.command == "predict":
+        from .worklist.build import make_worklist
+
+        not_ok = run_logged(
+            make_worklist,
+            None,
+            source=args.input,
+            models=args.model,
+            out_dir=args.out,
+            root=args.root,
+            operating_point=args.operating_point,
+            threshold=args.threshold,
+            batch_size=args.batch_size,
+            threads=args.threads,
+            progress=False if args.no_progress else None,
+        )
+        sys.exit(STUDIES_NOT_OK_EXIT_CODE if not_ok else 0)
     elif args.command == "stage-weights":
         run_logged(stage_weights_job, None, models=args.models, hub_dir=args.hub_dir)
     elif args.command == "slurm-profile":

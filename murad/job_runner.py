@@ -26,12 +26,13 @@ def run_job(snakemake, job: Callable[..., object], **kwargs) -> None:
     run_logged(job, snakemake.log[0] if snakemake.log else None, **kwargs)
 
 
-def run_logged(job: Callable[..., object], log_path: str | None, **kwargs) -> None:
-    """Run ``job(**kwargs)`` logging to ``log_path``; exit 1 on bad input, 143 when stopped by SIGTERM (resumable)."""
+def run_logged(job: Callable[..., object], log_path: str | None, **kwargs) -> object:
+    """Run ``job(**kwargs)`` logging to ``log_path`` and return what it returns; exit 1 on bad input, 143 when
+    stopped by SIGTERM (resumable)."""
     setup_logging(log_path)
 
     try:
-        job(**kwargs)
+        return job(**kwargs)
     except EXPECTED_ERRORS as error:
         logging.getLogger("murad").error("%s", error)
         sys.exit(1)

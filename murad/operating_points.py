@@ -13,6 +13,8 @@ abnormal studies have probability 0), ``rule_out`` is the lowest cut and its rec
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +22,13 @@ import pandas as pd
 
 from .errors import InputError
 from .io import staged_outputs, write_json
+from .metrics import AGGREGATIONS
 
 TARGET_SENSITIVITY = 0.95
 RULES = {
     "best_kappa": "highest study-level Cohen's kappa; ties: closest to 0.5, then the lower",
     "rule_out": f"highest threshold with sensitivity >= {TARGET_SENSITIVITY}",
 }
-PREDICTION = "a study is abnormal when its probability (mean of its images') > threshold"
 OPERATING_METRICS = ["sensitivity", "specificity", "ppv", "npv"]
 
 
@@ -132,25 +134,62 @@ def operating_point_metrics(
     return pd.DataFrame(rows, columns=columns)
 
 
-def save_operating_points(thresholds: dict[str, dict], path: str | Path, temperature: float | None = None) -> None:
-    """The records of :func:`choose_thresholds` as JSON (all-or-nothing), with how a prediction uses them; and the
-    temperature fitted on the same split (``murad.calibration``), which calibrates a probability without moving it
-    across a threshold's side (the thresholds apply to the uncalibrated probability)."""
-    record = {"prediction": PREDICTION, "operating_points": thresholds}
+def save_operating_points(
+    thresholds: dict[str, dict], path: str | Path, temperature: float | None = None, aggregation: str = "mean"
+) -> None:
+    """The records of :func:`choose_thresholds` as JSON (all-or-nothing), with how a prediction uses them: the study
+    aggregation of image probabilities they were chosen on, and the temperature fitted on the same split
+    (``murad.calibration``), which calibrates a probability without moving it across a threshold's side (the
+    thresholds apply to the uncalibrated probability)."""
+    record = {
+        "prediction": prediction_rule_text(aggregation),
+        "aggregation": aggregation,
+        "operating_points": thresholds,
+    }
     if temperature is not None:
         record["temperature"] = temperature
     with staged_outputs(path) as (staged,):
         write_json(record, staged)
 
 
-def load_operating_points(path: str | Path) -> dict[str, dict]:
-    """The records :func:`save_operating_points` wrote, each checked to hold a threshold in [0, 1]."""
+def prediction_rule_text(aggregation: str) -> str:
+    return f"a study is abnormal when its probability ({aggregation} of its images') > threshold"
+
+
+@dataclass(frozen=True)
+class SavedOperatingPoints:
+    """What ``operating_points.json`` beside a ``model.pt`` says about using it on new studies."""
+
+    operating_points: dict[str, dict]
+    temperature: float | None  # None: not calibrated
+    aggregation: str  # how image probabilities became the study probabilities the thresholds were chosen on
+
+
+def read_operating_points(path: str | Path) -> SavedOperatingPoints:
+    """An ``operating_points.json`` (:func:`save_operating_points`), each threshold checked to be in [0, 1], the
+    temperature positive; a file without an aggregation (written before it was recorded) means ``mean``."""
     try:
-        points = json.loads(Path(path).read_text())["operating_points"]
+        record = json.loads(Path(path).read_text())
+        points = record["operating_points"]
+        if not isinstance(points, dict):
+            raise TypeError("operating_points is not a mapping")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"{path}: not an operating points file ({error})") from error
     for name, point in points.items():
         value = point.get("threshold") if isinstance(point, dict) else None
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise InputError(f"{path}: operating point {name!r} has no threshold in [0, 1]")
-    return points
+    temperature = record.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 < temperature < math.inf
+    ):
+        raise InputError(f"{path}: temperature {temperature!r} is not a positive number")
+    aggregation = record.get("aggregation", "mean")
+    if aggregation not in AGGREGATIONS:
+        raise InputError(f"{path}: aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+    return SavedOperatingPoints(points, None if temperature is None else float(temperature), aggregation)
+
+
+def load_operating_points(path: str | Path) -> dict[str, dict]:
+    """The records :func:`save_operating_points` wrote, each checked to hold a threshold in [0, 1]."""
+    return read_operating_points(path).operating_points

@@ -118,3 +118,23 @@ def mura_copy(small_mura, tmp_path) -> Path:
     root = tmp_path / "data"
     shutil.copytree(small_mura, root)
     return root
+
+
+PIPELINE_MODELS = ("mobilenet_v2", "resnet34")
+
+
+def tiny_pipeline_config(data_root: Path) -> dict:
+    return merged(
+        tiny_config(data_root, {"mobilenet_v2": {"epochs": 2}, "resnet34": None}),
+        {"evaluation": {"bootstrap": 100}, "cam": {"per_body_part": 1}},
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline(small_mura, tmp_path_factory) -> Path:
+    """One full run of the default target on the tiny config (two models, 64 px), shared by the tests that need a
+    finished pipeline (read it; test_report re-runs its gathers in place, byte-identical)."""
+    workdir = tmp_path_factory.mktemp("pipeline")
+    result = run_snakemake(workdir, "-c2", config=tiny_pipeline_config(small_mura), timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir

@@ -15,26 +15,10 @@ import pytest
 
 from murad.result_names import FIGURES
 
-from .conftest import merged, run_snakemake, snakemake_again, tiny_config
+from .conftest import PIPELINE_MODELS as MODELS
+from .conftest import snakemake_again
 
-MODELS = ("mobilenet_v2", "resnet34")
 GATHERS = ("ensembles", "tables", "figures")
-
-
-def tiny_pipeline_config(data_root: Path) -> dict:
-    return merged(
-        tiny_config(data_root, {"mobilenet_v2": {"epochs": 2}, "resnet34": None}),
-        {"evaluation": {"bootstrap": 100}, "cam": {"per_body_part": 1}},
-    )
-
-
-@pytest.fixture(scope="module")
-def pipeline(small_mura, tmp_path_factory) -> Path:
-    """One full run of the default target on the tiny config (two models, 64 px)."""
-    workdir = tmp_path_factory.mktemp("pipeline")
-    result = run_snakemake(workdir, "-c2", config=tiny_pipeline_config(small_mura), timeout=1500)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir
 
 
 def gathered(workdir: Path) -> dict[str, bytes]:

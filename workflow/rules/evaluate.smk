@@ -133,6 +133,7 @@ rule calibrate:
         "../../envs/murad.yaml"
     params:
         chosen_on=config["split"]["tune_on"],
+        aggregation=config["evaluation"]["aggregation"],
         repetitions=config["evaluation"]["bootstrap"],
         seed=config["evaluation"]["seed"],
         murad_code=murad_code("calibrate.py"),

@@ -14,6 +14,7 @@ run_job(
     calibration_csv=snakemake.output.calibration,
     operating_points_csv=snakemake.output.operating_point_metrics,
     chosen_on=snakemake.params.chosen_on,
+    aggregation=snakemake.params.aggregation,
     repetitions=snakemake.params.repetitions,
     seed=snakemake.params.seed,
 )

@@ -1,0 +1,352 @@
+"""``murad predict``: new studies ranked by their probability of abnormality, with each image's heat map.
+
+The images are read (:mod:`murad.radiographs`), squashed to each model's input size and predicted as the workflow
+predicts (:func:`murad.inference.predict`); the heat map is the CAM (Grad-CAM for VGG) of the model that answers
+for the study (the first of an ensemble's). A file that cannot be read is reported for its study, which is predicted
+on the images that were read, or not at all when none was: the worklist never loses the other studies.
+
+``OUT_DIR`` gets, all at once when everything is done (a previous worklist there is replaced):
+``worklist.csv`` (one row per study, ranked), ``images.csv`` (one row per file), ``worklist.html`` and ``overlays/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..io import staged_directory, write_csv
+from ..radiographs import RadiographError, read_radiograph, squash
+from .answer import Answerer, Call, Member, model_files, read_saved
+from .studies import Study, find_studies
+
+log = logging.getLogger("murad")
+
+WORKLIST_COLUMNS = [
+    "rank",
+    "study",
+    "body_part",
+    "n_images",
+    "n_read",
+    "probability",
+    "abnormal",
+    "threshold",
+    "operating_point",
+    "model",
+    "status",
+    "reason",
+]
+IMAGE_COLUMNS = ["study", "file", "kind", "width", "height", "probability", "overlay", "status", "reason"]
+DISPLAY_SIZE = 512  # the longest side of the pictures on the page
+STATUS_OK, STATUS_INCOMPLETE, STATUS_NOT_PREDICTED = "ok", "incomplete", "not predicted"
+
+
+@dataclass
+class ImageResult:
+    path: Path
+    name: str  # as the worklist shows it: the path relative to the study folder, or as the CSV lists it
+    study_number: int
+    index: int  # within its study
+    kind: str = ""
+    size: tuple[int, int] | None = None  # (width, height)
+    probability: float | None = None  # of the model that answers for its study (the first of several)
+    picture: str = ""  # overlays/...: the radiograph as the page shows it
+    overlay: str = ""  # overlays/...: the heat map over it
+    reason: str = ""  # why it was not read
+
+    def row(self, study: str) -> dict:
+        width, height = self.size or (None, None)
+        status = "not read" if self.reason else ("ok" if self.probability is not None else "not predicted")
+        return {
+            "study": study,
+            "file": self.name,
+            "kind": self.kind,
+            "width": width,
+            "height": height,
+            "probability": None if self.probability is None else round(self.probability, 6),
+            "overlay": self.overlay,
+            "status": status,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class StudyResult:
+    study: Study
+    number: int  # position in the input (its folder under overlays/)
+    images: list[ImageResult] = field(default_factory=list)
+    body_part: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)  # study probability by member name
+    call: Call | None = None
+
+    @property
+    def n_read(self) -> int:
+        return sum(not image.reason for image in self.images)
+
+    def status_and_reason(self) -> tuple[str, str]:
+        unread = [f"{image.name}: {image.reason}" for image in self.images if image.reason]
+        if self.call is None or self.call.probability is None:
+            if not self.images:
+                why = "no image files in the study folder"
+            elif self.call is not None and self.call.refusal:
+                why = self.call.refusal
+            else:
+                why = "no image could be read"
+            return STATUS_NOT_PREDICTED, "; ".join([why, *unread])
+        if unread:
+            return STATUS_INCOMPLETE, "; ".join([f"predicted on {self.n_read} of {len(self.images)} images", *unread])
+        return STATUS_OK, ""
+
+    def row(self) -> dict:
+        status, reason = self.status_and_reason()
+        call = self.call if self.call is not None and self.call.probability is not None else None
+        return {
+            "rank": None,
+            "study": self.study.name,
+            "body_part": self.body_part or "",
+            "n_images": len(self.images),
+            "n_read": self.n_read,
+            "probability": call.probability if call else None,
+            "abnormal": call.abnormal if call else None,
+            "threshold": call.threshold if call else None,
+            "operating_point": call.operating_point if call else "",
+            "model": call.answered_by if call else "",
+            "status": status,
+            "reason": reason,
+        }
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80] or "image"
+
+
+def _check_out_dir(out_dir: Path, source: Path) -> None:
+    if source.is_dir() and out_dir.resolve().is_relative_to(source.resolve()):
+        raise InputError(f"{out_dir}: the output folder must not be inside the input folder {source}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "worklist.csv").is_file():
+        raise InputError(f"{out_dir}: a folder that is not a murad worklist; name a new or empty folder")
+
+
+def load_answerer(
+    models: list[str], device, operating_point: str | None = None, threshold: float | None = None
+) -> Answerer:
+    """The ``--model`` arguments loaded (each checked) into the :class:`Answerer` of the worklist."""
+    from ..inference import load_trained
+
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise InputError(f"--threshold {threshold}: not a probability in [0, 1]")
+    label, files, per_body_part = model_files(models)
+    members = []
+    for name, path in files:
+        network, record = load_trained(path, device)
+        size = int(record["settings"]["image_size"])
+        members.append(Member(name, path, record["model"], network, size, read_saved(path)))
+    return Answerer(label, members, per_body_part, threshold, operating_point)
+
+
+def _read(image: ImageResult) -> tuple[ImageResult, np.ndarray | None, str | None]:
+    """(image, its pixels or None, its DICOM body part or None); the reason on the image when it cannot be read."""
+    try:
+        radiograph = read_radiograph(image.path)
+    except RadiographError as error:
+        image.reason = str(error)
+        return image, None, None
+    image.kind = radiograph.kind
+    image.size = (radiograph.pixels.shape[1], radiograph.pixels.shape[0])
+    return image, radiograph.pixels, radiograph.body_part
+
+
+def _groups(studies: list[StudyResult], images: int) -> list[list[StudyResult]]:
+    """Whole studies in groups of about ``images`` files (a larger study is a group of its own)."""
+    groups, current, count = [], [], 0
+    for study in studies:
+        if current and count + len(study.images) > images:
+            groups.append(current)
+            current, count = [], 0
+        current.append(study)
+        count += len(study.images)
+    return groups + ([current] if current else [])
+
+
+class Predictor:
+    """Predicts groups of studies with the answerer's models and draws each read image with its heat map."""
+
+    def __init__(self, answerer: Answerer, device, batch_size: int, overlays: Path, colormap: str, alpha: float):
+        from ..cam.rendering import colour_lut
+        from ..data import BatchAugmenter
+
+        self.answerer, self.batch_size, self.overlays, self.alpha = answerer, batch_size, overlays, alpha
+        self.augmenter = BatchAugmenter(device)
+        self.lut = colour_lut(colormap)
+
+    def run(self, group: list[StudyResult], pixels: dict[tuple[int, int], np.ndarray]) -> None:
+        """Each member's study probabilities, the image probabilities and heat maps of the model that answers for
+        the study (the first of several), and the study calls. ``pixels`` by (study number, image index)."""
+        from ..metrics import aggregate_studies
+
+        for member in self.answerer.members:
+            answered = [study for study in group if member in self.answerer.member_for(study.body_part)]
+            images = [image for study in answered for image in study.images if not image.reason]
+            if not images:
+                continue
+            draws = {s.number for s in answered if self.answerer.member_for(s.body_part)[0] is member}
+            cache = np.stack([squash(pixels[(i.study_number, i.index)], member.image_size) for i in images])
+            probabilities = self._probabilities(member, cache)
+            frame = pd.DataFrame({"study": [i.study_number for i in images], "prob": probabilities})
+            frame = frame.assign(patient="", body_part="", label=0)
+            per_study = aggregate_studies(frame, how=member.aggregation).set_index("study")["prob"]
+            for study in answered:
+                if study.number in per_study.index:
+                    study.probabilities[member.name] = float(per_study[study.number])
+            rows = np.flatnonzero([i.study_number in draws for i in images])
+            heat = self._maps(member, cache, rows)
+            for k, row in enumerate(rows):
+                image = images[row]
+                image.probability = float(probabilities[row])
+                self._draw(image, pixels[(image.study_number, image.index)], heat[k])
+        for study in group:
+            study.call = self.answerer.call(study.body_part, study.probabilities)
+            for image in study.images:
+                if not image.reason and not image.picture:  # read, but no model answers for its study
+                    self._draw(image, pixels[(image.study_number, image.index)], None)
+
+    def _probabilities(self, member: Member, cache: np.ndarray) -> np.ndarray:
+        """As the workflow's predict job writes them (6 decimals), so that a study's probability is the one its
+        operating points were chosen on, to the last digit."""
+        from ..inference import predict
+
+        return predict(member.network, cache, self.augmenter, self.batch_size).astype(np.float64).round(6)
+
+    def _maps(self, member: Member, cache: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The member's CAM (Grad-CAM for VGG) of the cache ``rows``, on the network's grid."""
+        from ..cam.maps import compute_maps
+        from ..models import model_spec
+
+        spec = model_spec(member.architecture)
+        heat, _, _ = compute_maps(member.network, spec, cache, rows, self.batch_size, self.augmenter.device)
+        return heat
+
+    def _draw(self, image: ImageResult, pixels: np.ndarray, heat: np.ndarray | None) -> None:
+        """The radiograph at display size and, where there is a map, the map over it, as PNG files."""
+        from ..cam import rendering
+        from ..cam.maps import upsample
+
+        picture = rendering.thumbnail(pixels, DISPLAY_SIZE)
+        folder = self.overlays / f"{image.study_number:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{image.index + 1}_{_safe(Path(image.name).stem)}"
+        rendering.save_png(picture, folder / f"{stem}.png", compress_level=1)
+        image.picture = f"{self.overlays.name}/{folder.name}/{stem}.png"
+        if heat is not None:
+            height, width = picture.shape
+            coloured = rendering.overlay(picture, upsample(heat, height, width), self.lut, self.alpha)
+            rendering.save_png(coloured, folder / f"{stem}.cam.png", compress_level=1)
+            image.overlay = f"{self.overlays.name}/{folder.name}/{stem}.cam.png"
+
+
+def ranked(rows: list[dict]) -> pd.DataFrame:
+    """The worklist: predicted studies by probability (highest first, before rounding to 6 decimals; ties by study
+    name) ranked 1, 2, ...; the studies not predicted after them, unranked."""
+    table = pd.DataFrame(rows, columns=WORKLIST_COLUMNS)
+    predicted = table["probability"].notna()
+    order = table[predicted].sort_values(["probability", "study"], ascending=[False, True], kind="stable")
+    rest = table[~predicted].sort_values("study", kind="stable")
+    order = order.assign(rank=range(1, len(order) + 1))
+    table = pd.concat([order, rest]) if len(rest) else order
+    for column in ("rank", "n_images", "n_read", "abnormal"):
+        table[column] = table[column].astype("Int64")
+    table[["probability", "threshold"]] = table[["probability", "threshold"]].astype(float).round(6)
+    return table.reset_index(drop=True)
+
+
+def make_worklist(
+    source: str,
+    models: list[str],
+    out_dir: str,
+    root: str | None = None,
+    operating_point: str | None = None,
+    threshold: float | None = None,
+    batch_size: int = 32,
+    threads: int | None = None,
+    colormap: str = "jet",
+    alpha: float = 0.45,
+    progress: bool | None = None,
+) -> int:
+    """Write the worklist of the studies in ``source`` (a folder or CSV) to ``out_dir``; return how many studies are
+    not ``ok`` (0: every study was read whole and predicted)."""
+    import torch
+    from tqdm import tqdm
+
+    from ..inference import choose_device
+    from .page import worklist_page
+
+    started = time.perf_counter()
+    source_path, out_path = Path(source), Path(out_dir)
+    _check_out_dir(out_path, source_path)
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: must be at least 1")
+    found, outside = find_studies(source_path, root)
+    if threads:
+        torch.set_num_threads(threads)
+    device = choose_device()
+    answerer = load_answerer(models, device, operating_point, threshold)
+    log.info("%d studies in %s; %s", len(found), source, answerer.describe())
+    if outside:
+        log.warning("%d image files outside a leaf folder are not read (first: %s)", len(outside), outside[0])
+
+    studies = []
+    for number, study in enumerate(found):
+        base = source_path if source_path.is_dir() else None
+        names = [p.relative_to(base / study.name).as_posix() if base else str(p) for p in study.images]
+        images = [ImageResult(p, name, number, k) for k, (p, name) in enumerate(zip(study.images, names, strict=True))]
+        studies.append(StudyResult(study, number, images, study.body_part))
+    n_images = sum(len(study.images) for study in studies)
+    loaded = time.perf_counter()
+    with (
+        staged_directory(out_path) as folder,
+        ThreadPoolExecutor(max_workers=max(1, threads or torch.get_num_threads())) as pool,
+        tqdm(total=n_images, unit="image", disable=None if progress is None else not progress, file=sys.stderr) as bar,
+    ):
+        predictor = Predictor(answerer, device, batch_size, folder / "overlays", colormap, alpha)
+        for group in _groups(studies, batch_size):
+            pixels = {}
+            for image, picture, body_part in pool.map(_read, [i for s in group for i in s.images]):
+                if picture is not None:
+                    pixels[(image.study_number, image.index)] = picture
+                    owner = studies[image.study_number]
+                    owner.body_part = owner.body_part or body_part
+            predictor.run(group, pixels)
+            bar.update(sum(len(s.images) for s in group))
+        worklist = ranked([study.row() for study in studies])
+        image_rows = [image.row(study.study.name) for study in studies for image in study.images]
+        write_csv(worklist, folder / "worklist.csv")
+        write_csv(pd.DataFrame(image_rows, columns=IMAGE_COLUMNS), folder / "images.csv")
+        by_name = {study.study.name: study.images for study in studies}
+        (folder / "worklist.html").write_text(worklist_page(worklist, by_name, answerer.describe(), str(source)))
+    seconds = time.perf_counter() - loaded
+    not_ok = worklist[worklist["status"] != STATUS_OK]
+    log.info(
+        "%d studies (%d ok, %d incomplete, %d not predicted), %d images in %.1f s (%.2f studies/s, %.1f images/s; "
+        "%.1f s loading the models) -> %s",
+        len(worklist),
+        (worklist["status"] == STATUS_OK).sum(),
+        (worklist["status"] == STATUS_INCOMPLETE).sum(),
+        (worklist["status"] == STATUS_NOT_PREDICTED).sum(),
+        n_images,
+        seconds,
+        len(worklist) / seconds if seconds else float("nan"),
+        n_images / seconds if seconds else float("nan"),
+        loaded - started,
+        out_path / "worklist.csv",
+    )
+    return len(not_ok)
