@@ -8,8 +8,16 @@ runs per batch with ``affine_grid``/``grid_sample``, on the GPU when there is on
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +25,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
 from .io import staged_outputs
 from .radiographs import load_radiograph
+
+log = logging.getLogger("murad")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,6 +54,73 @@ def open_cache(path: str | Path, expected_rows: int) -> np.ndarray:
     if cache.shape[0] != expected_rows:
         raise ValueError(f"{path}: {cache.shape[0]} cached images but the split table has {expected_rows} rows")
     return cache
+
+
+LOCAL_COPIES = "murad-caches"  # the folder murad's cache copies go in, inside the node-local one
+
+
+def _copy_record(source: Path) -> dict:
+    """What a complete copy of ``source`` must match: its path, size and modification time."""
+    stat = source.stat()
+    return {"source": str(source.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def local_copy(source: str | Path, folder: str | Path) -> Path:
+    """``source`` copied into ``folder/murad-caches/`` once (an existing complete copy of the same file is used);
+    a copy without its completion record, or of another size, is removed and made again."""
+    source = Path(source)
+    record = _copy_record(source)
+    key = hashlib.sha256(record["source"].encode()).hexdigest()[:12]
+    target = Path(folder) / LOCAL_COPIES / f"{source.stem}-{key}{source.suffix}"
+    marker = target.with_name(target.name + ".complete")
+    if target.exists():
+        try:
+            complete = json.loads(marker.read_text()) == record and target.stat().st_size == record["bytes"]
+        except (OSError, ValueError):
+            complete = False
+        if complete:
+            log.info("%s: using the complete copy of %s already on this node", target, source)
+            return target
+        log.warning("%s: an incomplete or outdated copy of %s; copying it again", target, source)
+        target.unlink()
+        marker.unlink(missing_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(target.parent).free
+    if free < record["bytes"]:
+        raise InputError(
+            f"{target.parent}: {free / 1e9:.1f} GB free, the copy of {source} needs {record['bytes'] / 1e9:.1f} GB"
+        )
+    started = time.perf_counter()
+    with staged_outputs(target, marker, unique=True) as (staged, staged_marker):
+        shutil.copyfile(source, staged)
+        if Path(staged).stat().st_size != record["bytes"]:
+            raise OSError(f"{staged}: copied {Path(staged).stat().st_size} of {record['bytes']} bytes of {source}")
+        Path(staged_marker).write_text(json.dumps(record))
+    seconds = time.perf_counter() - started
+    log.info("%s -> %s: %.2f GB in %.1f s (%.0f MB/s)", source, target, record["bytes"] / 1e9, seconds,
+             record["bytes"] / 1e6 / max(seconds, 1e-9))  # fmt: skip
+    return target
+
+
+@contextmanager
+def node_local_caches(caches: dict[str, str], folder: str | None) -> Iterator[dict[str, str]]:
+    """The cache files of a job, read from node-local ``folder`` (environment variables expanded here, on the node)
+    when one is given: copied there first (:func:`local_copy`) and removed when the block ends."""
+    if not folder:
+        yield caches
+        return
+    local = Path(os.path.expandvars(os.path.expanduser(folder)))
+    if "$" in str(local) or not local.is_dir():
+        raise InputError(f"node_local_cache {folder!r}: {local} is not a folder on this node")
+    copies = {}
+    try:
+        for name, path in caches.items():
+            copies[name] = local_copy(path, local)
+        yield {name: str(path) for name, path in copies.items()}
+    finally:
+        for path in copies.values():
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".complete").unlink(missing_ok=True)
 
 
 class BatchAugmenter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import pandas as pd
 
 
 @contextmanager
-def staged_outputs(*paths: str | Path):
-    """Yield temporary paths beside ``paths``; move them all into place only if the block succeeds."""
+def staged_outputs(*paths: str | Path, unique: bool = False):
+    """Yield temporary paths beside ``paths``; move them all into place only if the block succeeds. ``unique``:
+    temporary names of this process's own, for outputs that several processes may write at once."""
     targets = [Path(p) for p in paths]
-    staged = [t.with_name(f".{t.name}.partial") for t in targets]
+    tag = f".{os.getpid()}-{uuid.uuid4().hex[:8]}" if unique else ""
+    staged = [t.with_name(f".{t.name}{tag}.partial") for t in targets]
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -28,15 +28,17 @@ def cam_maps(
     scores_csv: str,
     settings: dict,
     threads: int = 1,
+    node_local_cache: str | None = None,
 ) -> None:
     """CAMs (Grad-CAM where the head is not global average pooling -> linear) of one trained model on the selected
     MURA valid images, and one scores row per image: probability, the map's peak and, against ``lesions_csv`` when
-    given, the localisation scores."""
+    given, the localisation scores. The cache is read from a node-local copy when ``node_local_cache`` names a
+    folder."""
     import pandas as pd
     import torch
 
     from ..cam import localisation, maps
-    from ..data import open_cache
+    from ..data import node_local_caches, open_cache
     from ..errors import InputError
     from ..inference import choose_device, load_trained
     from ..models import model_spec
@@ -48,13 +50,14 @@ def cam_maps(
     model, record = load_trained(model_path, device)
     name = record["model"]
     table = pd.read_csv(table_csv)
-    cache = open_cache(cache_path, len(table))
-    trained = record["settings"]["image_size"]
-    if cache.shape[-1] != trained:
-        raise InputError(f"{cache_path}: {cache.shape[-1]} px images but {name} was trained at {trained} px")
     rows = maps.select_images(table, settings["images"])
     frame = table.iloc[rows].reset_index(drop=True)
-    heat, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, settings["batch_size"], device)
+    with node_local_caches({"valid": cache_path}, node_local_cache) as read_from:
+        cache = open_cache(read_from["valid"], len(table))
+        trained = record["settings"]["image_size"]
+        if cache.shape[-1] != trained:
+            raise InputError(f"{cache_path}: {cache.shape[-1]} px images but {name} was trained at {trained} px")
+        heat, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, settings["batch_size"], device)
     computed = time.perf_counter()
 
     lesions = localisation.read_lesions(lesions_csv) if lesions_csv else None

@@ -12,13 +12,20 @@ log = logging.getLogger("murad")
 
 
 def predict(
-    model_path: str, table_csv: str, cache_path: str, out_csv: str, batch_size: int = 64, threads: int = 1
+    model_path: str,
+    table_csv: str,
+    cache_path: str,
+    out_csv: str,
+    batch_size: int = 64,
+    threads: int = 1,
+    node_local_cache: str | None = None,
 ) -> None:
-    """Image probabilities of a trained model on one split table -> ``out_csv`` (its columns and prob)."""
+    """Image probabilities of a trained model on one split table -> ``out_csv`` (its columns and prob); the cache
+    read from a node-local copy when ``node_local_cache`` names a folder."""
     import pandas as pd
     import torch
 
-    from ..data import BatchAugmenter, open_cache
+    from ..data import BatchAugmenter, node_local_caches, open_cache
     from ..inference import choose_device, load_trained
     from ..inference import predict as predict_probs
 
@@ -27,7 +34,9 @@ def predict(
     model, record = load_trained(model_path, device)
     table = pd.read_csv(table_csv)
     started = time.perf_counter()
-    probs = predict_probs(model, open_cache(cache_path, len(table)), BatchAugmenter(device), batch_size)
+    with node_local_caches({"valid": cache_path}, node_local_cache) as read_from:
+        cache = open_cache(read_from["valid"], len(table))
+        probs = predict_probs(model, cache, BatchAugmenter(device), batch_size)
     with staged_outputs(out_csv) as (path,):
         write_csv(table.assign(prob=probs.round(6)), path)
     log.info("%s on %s: %d images in %.1f s", record["model"], table_csv, len(table), time.perf_counter() - started)

@@ -42,28 +42,30 @@ def train(
     checkpoint: str,
     hub_dir: str,
     threads: int = 1,
+    node_local_cache: str | None = None,
 ) -> None:
-    """Train one model from the train and tune split tables and their image caches; resumes from ``checkpoint``
-    when a stopped job left one."""
+    """Train one model from the train and tune split tables and their image caches (read from a node-local copy
+    when ``node_local_cache`` names a folder); resumes from ``checkpoint`` when a stopped job left one."""
     import pandas as pd
 
-    from ..data import open_cache
+    from ..data import node_local_caches, open_cache
     from ..train import TrainingOutputs, TrainSettings, train_model
 
     frames = {name: pd.read_csv(path) for name, path in tables.items()}
-    arrays = {name: open_cache(caches[name], len(frames[name])) for name in ("train", "tune")}
     outputs = TrainingOutputs(*map(Path, (model_pt, history_csv, meta_json, tune_predictions_csv, checkpoint)))
-    train_model(
-        model,
-        TrainSettings.from_dict(settings),
-        frames["train"],
-        arrays["train"],
-        frames["tune"],
-        arrays["tune"],
-        outputs,
-        hub_dir=hub_dir,
-        threads=threads,
-    )
+    with node_local_caches({name: caches[name] for name in ("train", "tune")}, node_local_cache) as read_from:
+        arrays = {name: open_cache(read_from[name], len(frames[name])) for name in ("train", "tune")}
+        train_model(
+            model,
+            TrainSettings.from_dict(settings),
+            frames["train"],
+            arrays["train"],
+            frames["tune"],
+            arrays["tune"],
+            outputs,
+            hub_dir=hub_dir,
+            threads=threads,
+        )
 
 
 def stage_weights(models: list[str], hub_dir: str) -> None:

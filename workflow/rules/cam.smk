@@ -17,6 +17,7 @@ rule cam_maps:
         "../../envs/murad.yaml"
     threads: config["evaluation"]["threads"]
     resources:
+        **NODE_LOCAL_CACHE,
         gpu=1,
         mem_mb=lambda wildcards, attempt: EVALUATION_MEM_MB * attempt,
         runtime=lambda wildcards, attempt: EVALUATION_RUNTIME * attempt,

@@ -136,6 +136,9 @@ CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 # environment); each model's CAM figures and the CAM localisation are jobs of their own. Each group job needs at most
 # 2 CPUs (its steps that can run side by side; `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
+# Where train, predict and cam_maps read their image caches from (config node_local_cache, expanded on the node): a
+# resource, not a param, since it changes no result; so setting it re-runs nothing.
+NODE_LOCAL_CACHE = {"node_local_cache": config["node_local_cache"]} if config["node_local_cache"] else {}
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
 EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
 DECODING_MEM_MB = 4000  # the light rules that decode every radiograph (synthesis, verification, caches)

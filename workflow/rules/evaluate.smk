@@ -14,6 +14,7 @@ rule predict:
         "../../envs/murad.yaml"
     threads: config["evaluation"]["threads"]
     resources:
+        **NODE_LOCAL_CACHE,
         gpu=1,
         mem_mb=lambda wildcards, attempt: EVALUATION_MEM_MB * attempt,
         runtime=lambda wildcards, attempt: EVALUATION_RUNTIME * attempt,

@@ -39,6 +39,7 @@ rule train:
         "../../envs/murad.yaml"
     threads: config["training"]["threads"]
     resources:
+        **NODE_LOCAL_CACHE,
         gpu=1,
         mem_mb=lambda wildcards: training_mem_mb(wildcards.model),
         runtime=lambda wildcards, attempt: training_runtime(wildcards.model, attempt),

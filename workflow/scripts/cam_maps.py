@@ -17,4 +17,5 @@ run_job(
     scores_csv=snakemake.output.scores,
     settings=dict(snakemake.params.settings),
     threads=snakemake.threads,
+    node_local_cache=getattr(snakemake.resources, "node_local_cache", None) or None,
 )

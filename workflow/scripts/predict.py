@@ -14,4 +14,5 @@ run_job(
     out_csv=snakemake.output.valid,
     batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
+    node_local_cache=getattr(snakemake.resources, "node_local_cache", None) or None,
 )

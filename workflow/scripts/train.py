@@ -19,4 +19,5 @@ run_job(
     checkpoint=snakemake.params.checkpoint,
     hub_dir=snakemake.params.hub_dir,
     threads=snakemake.threads,
+    node_local_cache=getattr(snakemake.resources, "node_local_cache", None) or None,
 )

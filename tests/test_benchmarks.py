@@ -1,0 +1,63 @@
+"""The parts of benchmarks/gpu_check.sh that a CPU can run: its throughput code small, the GPU-hours projection, and
+its end-to-end configuration against the workflow."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from murad.models import PAPER_MODELS
+from murad.mura import PUBLISHED_IMAGES
+
+from .conftest import REPO, snakemake_command
+
+
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks/gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_projection_reads_the_paper_configuration_and_adds_up():
+    check = gpu_check()
+    runs, tune_fraction = check.paper_runs()
+    assert sorted(runs) == sorted(PAPER_MODELS) and tune_fraction == 0.2
+    assert {run["image_size"] for run in runs.values()} == {320} and {run["epochs"] for run in runs.values()} == {100}
+    assert runs["vgg19"]["batch_size"] == 16 and runs["mobilenet_v2"]["batch_size"] == 64
+    assert runs["densenet121"]["batch_size"] == 32
+    # 100 epochs of 29,446.4 training images at 1,000 images/s and 7,361.6 tuning images at 2,000 images/s, then
+    # MURA valid twice at 2,000 images/s
+    hours = check.gpu_hours({"epochs": 100}, 1000, 2000, 0.2)
+    expected = 100 * (PUBLISHED_IMAGES["train"] * 0.8 / 1000 + PUBLISHED_IMAGES["train"] * 0.2 / 2000) + 2 * 3197 / 2000
+    assert hours == pytest.approx(expected / 3600)
+
+
+def test_the_throughput_part_runs_small_on_a_cpu(capsys):
+    torch.set_num_threads(2)
+    gpu_check().main(["--device", "cpu", "--size", "64", "--steps", "1", "--models", "mobilenet_v2", "--no-compile"])
+    printed = capsys.readouterr().out
+    assert re.search(r"^mobilenet_v2\s+64\s+64\s+\d+\s+\d+\s+0\.0\s+100\s+[\d.]+$", printed, re.M), printed
+    assert re.search(r"^all\s+[\d.]+\s+\(goal: <= 12 GPU-hours", printed, re.M), printed
+
+
+def test_the_script_says_so_without_a_gpu_and_its_end_to_end_config_fits_the_workflow(tmp_path):
+    script = REPO / "benchmarks/gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    if not torch.cuda.is_available():
+        result = subprocess.run(["bash", str(script), sys.executable], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and "no CUDA GPU visible" in result.stderr
+    text = script.read_text()
+    config = re.search(r'cat > "\$work/config.yaml" <<YAML\n(.*?)\nYAML\n', text, re.S).group(1)
+    targets = re.search(r"--quiet rules -- \\\n\s+(.*?)(?: \|\||\n)", text).group(1).split()
+    (tmp_path / "config.yaml").write_text(config + "\n")
+    result = subprocess.run(
+        snakemake_command(tmp_path, "-n", "--quiet", "rules", "--", *targets), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"^train\s+2$", result.stdout, re.M) and re.search(r"^cam_maps\s+1$", result.stdout, re.M)
