@@ -45,9 +45,10 @@ def gigabytes(paths) -> float:
     return sum(p.stat().st_size for p in paths) / 1e9
 
 
-def loader_rate(cache: np.ndarray, batch_size: int, seconds: float, threads: int) -> float:
-    """Images/s of random augmented batches read from the memory-mapped cache, the next batch prefetched by a thread
-    as training does, for about ``seconds``."""
+def loader_rate(cache: np.ndarray, batch_size: int, seconds: float, threads: int, augment: bool = True) -> float:
+    """Images/s of random batches read from the memory-mapped cache, the next batch prefetched by a thread as
+    training does, and augmented on this CPU (``augment``; on a GPU node the CPU only reads, the GPU augments), for
+    about ``seconds``."""
     augmenter = BatchAugmenter(torch.device("cpu"))
     plan = batches(epoch_order(len(cache), 0, 0), batch_size, drop_last=True)
     images, started = 0, time.perf_counter()
@@ -56,7 +57,8 @@ def loader_rate(cache: np.ndarray, batch_size: int, seconds: float, threads: int
         for index in range(1, len(plan)):
             batch = upcoming.result()
             upcoming = pool.submit(take, cache, plan[index])
-            augmenter.augment(batch)
+            if augment:
+                augmenter.augment(batch)
             images += len(batch)
             if time.perf_counter() - started > seconds:
                 break
@@ -136,8 +138,10 @@ def main() -> None:
     train = np.load(caches["train"], mmap_mode="r")
     n_train = len(pd.read_csv(split["train"]))
     assert len(train) == n_train
+    reading = loader_rate(train, args.batch_size, 10, args.workers, augment=False)
     loading = loader_rate(train, args.batch_size, 20, args.workers)
     stepping = training_rate(args.size, args.batch_size, 3)
+    print(f"{'reading random uint8 batches (a GPU node CPU part)':<52}{reading:>8.1f} images/s")
     print(f"{'loader: random augmented batches from the cache':<52}{loading:>8.1f} images/s")
     print(f"{'one mobilenet_v2 training step (same cores)':<52}{stepping:>8.1f} images/s")
     print(f"{'headroom (loader / training step)':<52}{loading / stepping:>8.1f}x")

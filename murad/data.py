@@ -3,7 +3,8 @@
 A cache holds one split at one size: ``N x S x S`` grayscale uint8 in a ``.npy`` file that every model's job
 memory-maps (radiographs are grayscale; RGB files are converted, and the channel is repeated to 3 on the fly).
 Rows follow the split table's rows. Augmentation (the paper's random horizontal flip and rotation up to +-30 degrees)
-runs per batch with ``affine_grid``/``grid_sample``, on the GPU when there is one.
+runs per batch with ``affine_grid``/``grid_sample``, on the GPU when there is one. On a cluster a job can read its
+caches from a copy on the node's own disk (:func:`node_local_caches`, the workflow's ``node_local_cache``).
 """
 
 from __future__ import annotations
