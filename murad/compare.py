@@ -31,6 +31,7 @@ from scipy.stats import norm, rankdata
 from .errors import InputError
 from .io import staged_outputs, write_csv
 from .metrics import METRICS, _bootstrap, point_metrics, scopes
+from .prediction_tables import read_study_table
 from .result_names import ordered
 
 log = logging.getLogger("murad")
@@ -144,7 +145,7 @@ def compare_csvs(
     seed: int = 0,
 ) -> None:
     """The paired comparison of two study tables -> ``out_csv`` (also ``murad compare``)."""
-    a, b = pd.read_csv(studies_a_csv), pd.read_csv(studies_b_csv)
+    a, b = read_study_table(studies_a_csv), read_study_table(studies_b_csv)
     table = paired_comparison(a, b, threshold, repetitions, seed, names=(studies_a_csv, studies_b_csv))
     with staged_outputs(out_csv) as (path,):
         write_csv(table.round(6), path)

@@ -131,3 +131,10 @@ def validate_config(config: dict, schema_path: str | Path, overrides: Mapping | 
         raise ConfigError(f"config key {key}: {error.message}")
     _fill_defaults(schema, config)
     return config
+
+
+def is_colormap(name: str) -> bool:
+    """Whether matplotlib has a colour map ``name`` (the CAM overlays' ``cam.colormap``); imports matplotlib only."""
+    import matplotlib
+
+    return name in matplotlib.colormaps

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .errors import InputError
 from .io import staged_directory, staged_outputs
 from .mura import (
     BODY_PARTS,
@@ -84,6 +85,9 @@ ANATOMY: dict[str, list[tuple[float, float, float, float, float]]] = {
 MU_SOFT, MU_CORTEX, MU_MARROW, MU_METAL = 1.0, 8.0, 2.5, 60.0
 
 
+MIN_STUDIES = 28  # 7 body parts x 2 labels x 2 studies
+
+
 @dataclass(frozen=True)
 class SyntheticSettings:
     seed: int = 0
@@ -94,6 +98,20 @@ class SyntheticSettings:
     rgb_fraction: float = 0.05
     abnormal_view_probability: float = 0.9
     min_box_fraction: float = 0.25
+
+    def __post_init__(self):
+        """Each setting checked here too (the workflow's schema checks them first): one line naming it."""
+        whole = {"seed": 0, "train_studies": MIN_STUDIES, "valid_studies": MIN_STUDIES, "min_side": 32}
+        for name, least in whole.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise InputError(f"synthetic setting {name}: {value!r} is not a whole number >= {least}")
+        if not isinstance(self.max_side, int) or self.max_side < self.min_side:
+            raise InputError(f"synthetic setting max_side: {self.max_side!r} is not a whole number >= min_side")
+        for name in ("rgb_fraction", "abnormal_view_probability", "min_box_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise InputError(f"synthetic setting {name}: {value!r} is not a number within [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def test_cli_refuses_a_label_mismatch(tmp_path):
 def test_cli_refuses_a_missing_column(tmp_path):
     table = studies(n=30)
     line, a, b = refused(tmp_path, table, table.drop(columns="prob"))
-    assert f"{b} lacks column(s) prob" in line
+    assert line.endswith(f"{b}: no column 'prob' (needs study, body_part, label, prob)")
 
 
 def test_cli_writes_the_comparison(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ..errors import InputError
 from ..synthetic import SyntheticSettings, generate
 
 log = logging.getLogger("murad")
@@ -13,6 +14,10 @@ log = logging.getLogger("murad")
 def synthesize_mura(root: str, settings: dict, workers: int = 1) -> None:
     """Generate the synthetic MURA-v1.1 tree, its four index CSVs and lesions.csv under ``root``."""
     started = time.perf_counter()
+    known = set(SyntheticSettings.__dataclass_fields__)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise InputError(f"synthetic setting {unknown[0]!r}: not one of {', '.join(sorted(known))}")
     counts = generate(root, SyntheticSettings(**settings), workers=workers)
     log.info(
         "synthetic MURA-v1.1 under %s: %d studies, %d images, %d lesion boxes in %.1f s",

@@ -44,12 +44,11 @@ def predict(
 
 def aggregate_studies(images_csvs: dict[str, str], studies_csvs: dict[str, str], how: str, threshold: float) -> None:
     """Image probabilities -> one row per study, for each split."""
-    import pandas as pd
-
     from ..metrics import aggregate_studies
+    from ..prediction_tables import read_image_table
 
     splits = sorted(images_csvs)
-    tables = {s: aggregate_studies(pd.read_csv(images_csvs[s]), how=how, threshold=threshold) for s in splits}
+    tables = {s: aggregate_studies(read_image_table(images_csvs[s]), how=how, threshold=threshold) for s in splits}
     with staged_outputs(*(studies_csvs[s] for s in splits)) as paths:
         for split, path in zip(splits, paths, strict=True):
             write_csv(tables[split], path)
@@ -59,11 +58,10 @@ def aggregate_studies(images_csvs: dict[str, str], studies_csvs: dict[str, str],
 
 def metrics(studies_csv: str, out_csv: str, threshold: float = 0.5, repetitions: int = 1000, seed: int = 0) -> None:
     """Metrics overall and per body part with bootstrap CIs (also ``murad metrics``)."""
-    import pandas as pd
-
     from ..metrics import study_metrics
+    from ..prediction_tables import read_study_table
 
-    table = study_metrics(pd.read_csv(studies_csv), threshold=threshold, repetitions=repetitions, seed=seed)
+    table = study_metrics(read_study_table(studies_csv), threshold=threshold, repetitions=repetitions, seed=seed)
     with staged_outputs(out_csv) as (path,):
         write_csv(table.round(6), path)
     overall = table.iloc[0]
@@ -94,11 +92,12 @@ def ensembles(
     import pandas as pd
 
     from ..ensembles import best_per_body_part, top_k_mean, tuning_scores
+    from ..prediction_tables import read_study_table
     from ..result_names import BEST_PER_BODY_PART, top_k_name
     from ..tables import to_html
 
-    scores = tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold)
-    valid = {m: pd.read_csv(p) for m, p in sorted(valid_csvs.items())}
+    scores = tuning_scores({m: read_study_table(p) for m, p in sorted(tune_csvs.items())}, threshold)
+    valid = {m: read_study_table(p) for m, p in sorted(valid_csvs.items())}
     built = {
         BEST_PER_BODY_PART: best_per_body_part(scores, valid, threshold),
         top_k_name(top_k): top_k_mean(scores, valid, top_k, threshold),
@@ -125,13 +124,12 @@ def compare_to_best(
 ) -> None:
     """Every model and ensemble compared on MURA valid with the model ranked best on the tuning split (paired
     bootstrap, DeLong for AUC, Holm over the comparisons)."""
-    import pandas as pd
-
     from ..compare import compare_with_best
     from ..ensembles import best_on_tuning, tuning_scores
+    from ..prediction_tables import read_study_table
 
-    best = best_on_tuning(tuning_scores({m: pd.read_csv(p) for m, p in sorted(tune_csvs.items())}, threshold))
-    valid = {name: pd.read_csv(path) for name, path in sorted(valid_csvs.items())}
+    best = best_on_tuning(tuning_scores({m: read_study_table(p) for m, p in sorted(tune_csvs.items())}, threshold))
+    valid = {name: read_study_table(path) for name, path in sorted(valid_csvs.items())}
     table = compare_with_best(best, valid, threshold, repetitions, seed)
     with staged_outputs(out_csv) as (path,):
         write_csv(table.round(6), path)
@@ -154,12 +152,11 @@ def calibrate(
     """A model's temperature and operating points (best kappa; rule-out at sensitivity >= 0.95), chosen on the
     tuning split's studies and saved with the model; their effect on MURA valid (Brier and ECE before and after
     scaling; sensitivity, specificity, PPV and NPV with bootstrap CIs)."""
-    import pandas as pd
-
     from ..calibration import calibration_report
     from ..operating_points import choose_thresholds, operating_point_metrics, save_operating_points
+    from ..prediction_tables import read_study_table
 
-    tune, valid = pd.read_csv(tune_studies_csv), pd.read_csv(valid_studies_csv)
+    tune, valid = read_study_table(tune_studies_csv), read_study_table(valid_studies_csv)
     report = calibration_report(tune, valid)
     thresholds = choose_thresholds(tune, split=chosen_on)
     points = operating_point_metrics(valid, thresholds, repetitions, seed)

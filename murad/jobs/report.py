@@ -74,11 +74,12 @@ def figures(
 
     from ..figures import figure_drawers
     from ..plotting import apply_style, save_figure
+    from ..prediction_tables import read_study_table
     from ..result_names import FIGURE_FORMATS, FIGURES
 
     apply_style(style, palette)
     drawers = figure_drawers(
-        {name: pd.read_csv(path) for name, path in studies_csvs.items()},
+        {name: read_study_table(path) for name, path in studies_csvs.items()},
         {model: pd.read_csv(path) for model, path in history_csvs.items()},
         pd.read_csv(table3_csv),
         pd.read_csv(table4_csv),

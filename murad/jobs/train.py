@@ -69,8 +69,26 @@ def train(
 
 
 def stage_weights(models: list[str], hub_dir: str) -> None:
-    """Download the ImageNet weights of ``models`` into ``hub_dir`` (needs internet)."""
+    """Download the ImageNet weights of ``models`` into ``hub_dir`` (needs internet); every name and the folder
+    checked before the first download."""
+    import os
+
+    from ..errors import InputError
     from ..models import stage_weights as download
+    from ..torchvision_catalog import is_classification_model
 
     for model in models:
-        log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))
+        if not is_classification_model(model):
+            raise InputError(f"{model!r}: not a torchvision classification model (torchvision.models.list_models())")
+    folder = Path(hub_dir) / "checkpoints"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--hub-dir {hub_dir}: cannot make {folder} ({error.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"--hub-dir {hub_dir}: {folder} is not writable")
+    for model in models:
+        try:
+            log.info("ImageNet weights of %s: %s", model, download(model, hub_dir))
+        except (OSError, RuntimeError) as error:  # no internet (URLError is an OSError), a bad download
+            raise InputError(f"{model}: ImageNet weights not downloaded to {folder} ({error})") from None

@@ -295,6 +295,8 @@ def make_worklist(
     _check_out_dir(out_path, source_path)
     if batch_size < 1:
         raise InputError(f"--batch-size {batch_size}: must be at least 1")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads {threads}: must be at least 1")
     found, outside = find_studies(source_path, root)
     if threads:
         torch.set_num_threads(threads)

@@ -117,6 +117,6 @@ def find_studies(source: str | Path, root: str | Path | None = None, skip: str |
         studies, outside = studies_in_csv(source, Path(root) if root is not None else None), []
     else:
         raise InputError(f"{source}: no such folder or CSV file")
-    if not studies:
-        raise InputError(f"{source}: no study in it (a study is a leaf folder of images, or a CSV's study value)")
+    if not any(study.images for study in studies):
+        raise InputError(f"{source}: no image files in it (a study is a leaf folder of images, or a CSV's study value)")
     return studies, outside

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from murad.code_digest import murad_code_digest
-from murad.config import ConfigError, validate_config
+from murad.config import ConfigError, is_colormap, validate_config
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 from murad.result_names import (
     BEST_PER_BODY_PART,
@@ -26,6 +26,8 @@ validate_config(
 for _name in config["training"]["models"]:
     if not is_classification_model(_name):
         raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
+if not is_colormap(config["cam"]["colormap"]):
+    raise ConfigError(f"config key cam.colormap: {config['cam']['colormap']!r} is not a matplotlib colour map name")
 for _name in config["only_models"] or []:
     if _name not in config["training"]["models"]:
         raise ConfigError(f"config key only_models: {_name} is not one of training.models")

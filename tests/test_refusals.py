@@ -1,0 +1,154 @@
+"""Every door, every bad input tried: the line each gives. None is a traceback, none leaves an output behind.
+
+`REFUSALS` is the table: (door, what is wrong, the input, the line expected). Each runs the real command in a fresh
+folder; the command must exit 1 with exactly that one line on stderr (after the log's time stamp and level) and leave
+the folder as it was. The config's refusals are Snakemake's (`ConfigError in file ...` and the line naming the key).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from murad.errors import InputError
+from murad.synthetic import SyntheticSettings
+
+from .conftest import default_config, snakemake_command
+
+MURAD = Path(sys.executable).with_name("murad")
+HEADER = "study,body_part,label,prob\n"
+GOOD = HEADER + "s1,elbow,1,0.9\ns2,elbow,0,0.2\ns3,wrist,1,0.7\ns4,wrist,0,0.4\n"
+
+
+def table(rows: str) -> dict[str, bytes]:
+    return {"t.csv": (HEADER + rows).encode()}
+
+
+# door, what is wrong, files to write, arguments, the line expected (a regex, ^...$)
+REFUSALS = [
+    ("murad metrics", "probability nan", table("s1,elbow,1,0.5\ns2,elbow,0,nan\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 3, column prob: NaN is not a probability"),
+    ("murad metrics", "probability abc", table("s1,elbow,1,abc\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 2, column prob: 'abc' is not a number"),
+    ("murad metrics", "probability 1.7", table("s1,elbow,1,1.7\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 2, column prob: 1\.7 is not within \[0, 1\]"),
+    ("murad metrics", "probability -0.1", table("s1,elbow,1,0.3\ns2,elbow,1,-0.1\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 3, column prob: -0\.1 is not within \[0, 1\]"),
+    ("murad metrics", "probability inf", table("s1,elbow,1,inf\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 2, column prob: inf is not within \[0, 1\]"),
+    ("murad metrics", "label 2", table("s1,elbow,2,0.3\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 2, column label: '2' is not 0 or 1 \(1 = abnormal\)"),
+    ("murad metrics", "a study twice, opposite labels", table("s1,elbow,1,0.3\ns1,elbow,0,0.3\n"),
+     ["metrics", "t.csv", "--out", "o.csv"], r"t\.csv: row 3, column study: s1 is listed already in row 2"),
+    ("murad metrics", "empty study", table(",elbow,1,0.3\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 2, column study: empty"),
+    ("murad metrics", "a row with a cell missing", table("s1,elbow,1\n"), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: row 2: 3 cells, the header has 4"),
+    ("murad metrics", "header only", table(""), ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: holds no rows, only a header"),
+    ("murad metrics", "empty file", {"t.csv": b""}, ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: empty \(a header row with study, body_part, label, prob is needed\)"),
+    ("murad metrics", "no prob column", {"t.csv": b"study,body_part,label\ns1,elbow,1\n"},
+     ["metrics", "t.csv", "--out", "o.csv"], r"t\.csv: no column 'prob' \(needs study, body_part, label, prob\)"),
+    ("murad metrics", "a binary file", {"t.csv": bytes(range(256)) * 4}, ["metrics", "t.csv", "--out", "o.csv"],
+     r"t\.csv: not a text CSV file \(not UTF-8\)"),
+    ("murad metrics", "no such file", {}, ["metrics", "missing.csv", "--out", "o.csv"], r"missing\.csv: no such file"),
+    ("murad compare", "a bad cell in the second table", {"a.csv": GOOD.encode(), "b.csv": GOOD.replace("0.7", "x").encode()},
+     ["compare", "a.csv", "b.csv", "--out", "o.csv"], r"b\.csv: row 4, column prob: 'x' is not a number"),
+    ("murad compare", "different studies", {"a.csv": GOOD.encode(), "b.csv": GOOD.replace("s4", "s5").encode()},
+     ["compare", "a.csv", "b.csv", "--out", "o.csv"],
+     r"study s4 of a\.csv is missing from b\.csv \(both must hold the same studies\)"),
+    ("murad predict", "a text file as model.pt", {"model.pt": b"not a model\n", "in/s1/x.png": b"x"},
+     ["predict", "in", "--model", "model.pt", "--out", "o"], r"model\.pt: not a murad model\.pt \(.*\)"),
+    ("murad predict", "a truncated model.pt (a zip cut short)", {"model.pt": b"PK\x03\x04" + bytes(200), "in/s1/x.png": b"x"},
+     ["predict", "in", "--model", "model.pt", "--out", "o"], r"model\.pt: not a murad model\.pt \(.*\)"),
+    ("murad predict", "no such input", {}, ["predict", "nothing", "--model", "model.pt", "--out", "o"],
+     r"nothing: no such folder or CSV file"),
+    ("murad predict", "an input folder without files", {"in/.keep": b""}, ["predict", "in", "--model", "m.pt", "--out", "o"],
+     r"in: no image files in it \(a study is a leaf folder of images, or a CSV's study value\)"),
+    ("murad predict", "a CSV without a study column", {"in.csv": b"path\nx.png\n"},
+     ["predict", "in.csv", "--model", "m.pt", "--out", "o"], r"in\.csv: no 'study' column \(it needs path and study, one row per image\)"),
+    ("murad predict", "a CSV listing an image twice", {"in.csv": b"path,study\nx.png,s1\nx.png,s1\n"},
+     ["predict", "in.csv", "--model", "m.pt", "--out", "o"], r"in\.csv: row 3: x\.png is listed already in row 2"),
+    ("murad predict", "--batch-size 0", {"in/s1/x.png": b"x"}, ["predict", "in", "--model", "m.pt", "--out", "o", "--batch-size", "0"],
+     r"--batch-size 0: must be at least 1"),
+    ("murad predict", "--threads 0", {"in/s1/x.png": b"x"}, ["predict", "in", "--model", "m.pt", "--out", "o", "--threads", "0"],
+     r"--threads 0: must be at least 1"),
+    ("murad stage-weights", "an unknown model", {}, ["stage-weights", "resnet_9000", "--hub-dir", "hub"],
+     r"'resnet_9000': not a torchvision classification model \(torchvision\.models\.list_models\(\)\)"),
+    ("murad stage-weights", "a hub folder that cannot be made", {"hub": b"a file"}, ["stage-weights", "resnet18", "--hub-dir", "hub"],
+     r"--hub-dir hub: cannot make hub/checkpoints \(.*\)"),
+    ("murad slurm-profile", "an account with a quote", {}, ["slurm-profile", "--account", 'a"b', "--partition", "p", "--dir", "prof"],
+     r"--account: 'a\"b' is not a SLURM name \(letters, digits, _ \. - only\)"),
+    ("murad slurm-profile", "an empty partition", {}, ["slurm-profile", "--account", "a", "--partition", "", "--dir", "prof"],
+     r"--partition: '' is not a SLURM name \(letters, digits, _ \. - only\)"),
+    ("murad slurm-profile", "--jobs 0", {}, ["slurm-profile", "--account", "a", "--partition", "p", "--jobs", "0", "--dir", "prof"],
+     r"--jobs: 0 is not a positive number of jobs"),
+    ("murad slurm-profile", "a profile folder that is a file", {"prof": b"x"}, ["slurm-profile", "--account", "a", "--partition", "p", "--dir", "prof"],
+     r"cannot write prof/config\.yaml: .*"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "door, wrong, files, arguments, expected", REFUSALS, ids=[f"{door}: {wrong}" for door, wrong, *_ in REFUSALS]
+)
+def test_each_bad_input_at_each_door_gives_one_line_and_no_output(tmp_path, door, wrong, files, arguments, expected):
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = subprocess.run([str(MURAD), *arguments], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Downloading")]
+    assert len(lines) == 1, result.stderr
+    message = re.sub(r"^\S+ \S+ ERROR ", "", lines[0])
+    assert re.fullmatch(expected, message), message
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+CONFIG_REFUSALS = [
+    ("training=5", r"config key training: 5 is not of type 'object'"),
+    ("evaluation={threshold: abc}", r"config key evaluation\.threshold: 'abc' is not of type 'number'"),
+    ("evaluation={threshold: 1.5}", r"config key evaluation\.threshold: 1\.5 is greater than or equal to the maximum of 1"),
+    ("synthetic={train_studies: -1}", r"config key synthetic\.train_studies: -1 is less than the minimum of 28"),
+    ("synthetic={colour: 1}", r"config key synthetic: Additional properties are not allowed \('colour' was unexpected\)"),
+    ("only_models=[nonexistent]", r"config key only_models: nonexistent is not one of training\.models"),
+    ("training={models: {notamodel: null}}", r"config key training\.models\.notamodel: not a torchvision classification model"),
+    ("cam={colormap: notacolormap}", r"config key cam\.colormap: 'notacolormap' is not a matplotlib colour map name"),
+    ("split={tune_fraction: 0.9}", r"config key split\.tune_fraction: 0\.9 is greater than the maximum of 0\.5"),
+    ("node_local_cache=[a]", r"config key node_local_cache: \['a'\] is not of type 'string', 'null'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("given, expected", CONFIG_REFUSALS, ids=[given for given, _ in CONFIG_REFUSALS])
+def test_each_bad_config_value_names_its_key_before_any_job(tmp_path, given, expected):
+    import yaml
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(default_config()))
+    before = sorted(tmp_path.rglob("*"))
+    result = subprocess.run(
+        snakemake_command(tmp_path, "-n", "--config", given), capture_output=True, text=True, timeout=120
+    )
+    printed = result.stdout + result.stderr  # Snakemake prints its ConfigError on stdout
+    assert result.returncode == 1 and "Traceback" not in printed
+    assert any(re.fullmatch(expected, line) for line in printed.splitlines()), printed
+    assert not (tmp_path / "results").exists() and sorted(tmp_path.rglob("*"))[: len(before)] == before
+
+
+@pytest.mark.parametrize(
+    "settings, expected",
+    [
+        ({"train_studies": 5}, "synthetic setting train_studies: 5 is not a whole number >= 28"),
+        ({"max_side": 40}, "synthetic setting max_side: 40 is not a whole number >= min_side"),
+        ({"rgb_fraction": 1.5}, r"synthetic setting rgb_fraction: 1\.5 is not a number within \[0, 1\]"),
+        ({"seed": "0"}, "synthetic setting seed: '0' is not a whole number >= 0"),
+    ],
+)
+def test_the_synthetic_generators_settings_are_checked(settings, expected):
+    with pytest.raises(InputError, match=f"^{expected}$"):
+        SyntheticSettings(**settings)
