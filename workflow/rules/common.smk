@@ -139,7 +139,7 @@ CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
 # 2 CPUs (its steps that can run side by side; `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
 # Where train, predict and cam_maps read their image caches from (config node_local_cache, expanded on the node): a
-# resource, not a param, since it changes no result; so setting it re-runs nothing.
+# resource, not a param, since it changes no result; so setting it re-runs no job that computes one.
 NODE_LOCAL_CACHE = {"node_local_cache": config["node_local_cache"]} if config["node_local_cache"] else {}
 EVALUATION_MEM_MB = 8000  # a predict or CAM job (per attempt)
 EVALUATION_RUNTIME = 60  # minutes, a predict or CAM job (per attempt); on the full MURA valid they take minutes
