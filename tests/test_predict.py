@@ -17,6 +17,7 @@ import pytest
 
 from murad import synthetic_dicom
 from murad.calibration import apply_temperature
+from murad.errors import InputError
 from murad.operating_points import read_operating_points
 from murad.radiographs import read_radiograph
 from murad.worklist.build import make_worklist
@@ -313,3 +314,42 @@ def test_a_progress_bar_counts_images_on_request(pipeline, small_mura, tmp_path,
     make_worklist(str(source), [model], str(tmp_path / "out"), threads=1, progress=True)
     n_images = len(pd.read_csv(tmp_path / "out/images.csv"))
     assert re.search(rf"{n_images}/{n_images} \[", capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------------------------- how a study is called
+
+
+def answerer(threshold=None, operating_point=None, per_body_part=None, members=("m",)):
+    from murad.operating_points import SavedOperatingPoints
+    from murad.worklist.answer import Answerer, Member
+
+    points = {"best_kappa": {"threshold": 0.4}, "rule_out": {"threshold": 0.2}}
+    saved = SavedOperatingPoints(points, temperature=0.5, aggregation="mean")
+    group = [Member(name, Path(f"{name}/model.pt"), "resnet18", None, 64, saved) for name in members]
+    return Answerer(" + ".join(members), group, per_body_part, threshold, operating_point)
+
+
+def test_a_single_model_is_called_at_its_saved_operating_point_on_the_calibrated_scale():
+    best = answerer().call("hand", {"m": 0.45})
+    assert best.operating_point == "best_kappa" and best.abnormal == 1
+    assert best.probability == pytest.approx(apply_temperature(np.array([0.45]), 0.5)[0])
+    assert best.threshold == pytest.approx(apply_temperature(np.array([0.4]), 0.5)[0])
+    assert answerer().call("hand", {"m": 0.4}).abnormal == 0  # at the threshold: normal, as the workflow calls it
+    rule_out = answerer(operating_point="rule_out").call("hand", {"m": 0.25})
+    assert rule_out.operating_point == "rule_out" and rule_out.abnormal == 1
+    given = answerer(threshold=0.6).call("hand", {"m": 0.55})  # 0.55 calibrated with T = 0.5: 0.599
+    assert given.operating_point == "given" and given.threshold == 0.6 and given.abnormal == 0
+
+
+def test_an_ensemble_is_called_uncalibrated_at_one_half_and_per_body_part_only_where_it_has_a_model():
+    mean = answerer(members=("a", "b")).call("hand", {"a": 0.7, "b": 0.4})
+    assert mean.probability == pytest.approx(0.55) and mean.threshold == 0.5 and mean.abnormal == 1
+    assert mean.operating_point == "default" and mean.answered_by == "a, b"
+    per_part = answerer(per_body_part={"hand": "b", "wrist": "a"}, members=("a", "b"))
+    assert per_part.call("hand", {"a": 0.9, "b": 0.1}).probability == pytest.approx(0.1)
+    unknown = per_part.call(None, {"a": 0.9, "b": 0.1})
+    assert unknown.probability is None and unknown.refusal.startswith("body part unknown")
+    other = per_part.call("elbow", {"a": 0.9, "b": 0.1})
+    assert other.refusal == "body part 'elbow' is not one of hand, wrist: a + b answers per body part"
+    with pytest.raises(InputError, match="operating points are saved for one model, not an ensemble"):
+        answerer(members=("a", "b"), operating_point="rule_out")
