@@ -139,7 +139,7 @@ def test_damaged_files_give_a_radiograph_or_a_reason_never_a_traceback(tmp_path,
 
     @settings(FUZZ, max_examples=FILE_EXAMPLES)
     @given(
-        cut=st.integers(0, len(data)),
+        cut=st.one_of(st.none(), st.integers(0, len(data))),  # None: the whole file, its bytes flipped
         flips=st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(1, 255)), max_size=6),
     )
     def damaged(cut, flips):
@@ -147,7 +147,7 @@ def test_damaged_files_give_a_radiograph_or_a_reason_never_a_traceback(tmp_path,
         for position, mask in flips:
             damaged_bytes[position] ^= mask
         path = tmp_path / "damaged"
-        path.write_bytes(bytes(damaged_bytes[:cut]))
+        path.write_bytes(bytes(damaged_bytes if cut is None else damaged_bytes[:cut]))
         try:
             radiograph = read_radiograph(path)
         except RadiographError as error:
