@@ -307,8 +307,8 @@ def make_worklist(
         log.warning("%d image files outside a leaf folder are not read (first: %s)", len(outside), outside[0])
 
     studies = []
+    base = source_path if source_path.is_dir() else None  # a folder's files are named within their study
     for number, study in enumerate(found):
-        base = source_path if source_path.is_dir() else None
         names = [p.relative_to(base / study.name).as_posix() if base else str(p) for p in study.images]
         images = [ImageResult(p, name, number, k) for k, (p, name) in enumerate(zip(study.images, names, strict=True))]
         studies.append(StudyResult(study, number, images, study.body_part))
