@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,17 +136,24 @@ def operating_point_metrics(
 
 
 def save_operating_points(
-    thresholds: dict[str, dict], path: str | Path, temperature: float | None = None, aggregation: str = "mean"
+    thresholds: dict[str, dict],
+    path: str | Path,
+    temperature: float | None = None,
+    aggregation: str = "mean",
+    model_sha256: str | None = None,
 ) -> None:
     """The records of :func:`choose_thresholds` as JSON (all-or-nothing), with how a prediction uses them: the study
-    aggregation of image probabilities they were chosen on, and the temperature fitted on the same split
+    aggregation of image probabilities they were chosen on, the temperature fitted on the same split
     (``murad.calibration``), which calibrates a probability without moving it across a threshold's side (the
-    thresholds apply to the uncalibrated probability)."""
+    thresholds apply to the uncalibrated probability), and the SHA-256 of the ``model.pt`` whose probabilities they
+    were chosen on (they belong to that file only)."""
     record = {
         "prediction": prediction_rule_text(aggregation),
         "aggregation": aggregation,
         "operating_points": thresholds,
     }
+    if model_sha256 is not None:
+        record["model_sha256"] = model_sha256
     if temperature is not None:
         record["temperature"] = temperature
     with staged_outputs(path) as (staged,):
@@ -163,6 +171,7 @@ class SavedOperatingPoints:
     operating_points: dict[str, dict]
     temperature: float | None  # None: not calibrated
     aggregation: str  # how image probabilities became the study probabilities the thresholds were chosen on
+    model_sha256: str | None = None  # of the model.pt they were chosen for; None: written before it was recorded
 
 
 def read_operating_points(path: str | Path) -> SavedOperatingPoints:
@@ -187,7 +196,10 @@ def read_operating_points(path: str | Path) -> SavedOperatingPoints:
     aggregation = record.get("aggregation", "mean")
     if aggregation not in AGGREGATIONS:
         raise InputError(f"{path}: aggregation {aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
-    return SavedOperatingPoints(points, None if temperature is None else float(temperature), aggregation)
+    digest = record.get("model_sha256")
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise InputError(f"{path}: model_sha256 {digest!r} is not a SHA-256 digest")
+    return SavedOperatingPoints(points, None if temperature is None else float(temperature), aggregation, digest)
 
 
 def load_operating_points(path: str | Path) -> dict[str, dict]:

@@ -14,6 +14,7 @@ from murad.operating_points import (
     choose_thresholds,
     load_operating_points,
     operating_point_metrics,
+    read_operating_points,
     save_operating_points,
 )
 
@@ -127,8 +128,9 @@ def test_operating_point_metrics_do_not_depend_on_row_order():
 def test_operating_points_json_round_trip(tmp_path):
     path = tmp_path / "models" / "densenet121" / "operating_points.json"
     chosen = choose_thresholds(TUNE)
-    save_operating_points(chosen, path)
+    save_operating_points(chosen, path, model_sha256="ab" * 32)
     assert load_operating_points(path) == chosen
+    assert read_operating_points(path).model_sha256 == "ab" * 32
     saved = json.loads(path.read_text())
     assert saved["prediction"].endswith("> threshold")
     assert sorted(p.name for p in path.parent.iterdir()) == ["operating_points.json"]  # nothing staged left over
@@ -143,8 +145,13 @@ def test_a_failed_save_leaves_no_file(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    ["not json", '{"thresholds": {}}', '{"operating_points": {"rule_out": {"threshold": 1.5}}}'],
-    ids=["not-json", "no-operating-points", "threshold-out-of-range"],
+    [
+        "not json",
+        '{"thresholds": {}}',
+        '{"operating_points": {"rule_out": {"threshold": 1.5}}}',
+        '{"operating_points": {}, "model_sha256": "not a digest"}',
+    ],
+    ids=["not-json", "no-operating-points", "threshold-out-of-range", "model-digest-not-sha256"],
 )
 def test_loading_a_bad_file_names_it(tmp_path, content):
     path = tmp_path / "operating_points.json"

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from ..io import staged_outputs, write_csv
+from ..io import file_sha256, staged_outputs, write_csv
 
 log = logging.getLogger("murad")
 
@@ -139,6 +139,7 @@ def compare_to_best(
 
 
 def calibrate(
+    model_pt: str,
     tune_studies_csv: str,
     valid_studies_csv: str,
     operating_points_json: str,
@@ -151,7 +152,8 @@ def calibrate(
 ) -> None:
     """A model's temperature and operating points (best kappa; rule-out at sensitivity >= 0.95), chosen on the
     tuning split's studies and saved with the model; their effect on MURA valid (Brier and ECE before and after
-    scaling; sensitivity, specificity, PPV and NPV with bootstrap CIs)."""
+    scaling; sensitivity, specificity, PPV and NPV with bootstrap CIs). The saved operating points name the
+    ``model.pt`` they belong to by its SHA-256."""
     from ..calibration import calibration_report
     from ..operating_points import choose_thresholds, operating_point_metrics, save_operating_points
     from ..prediction_tables import read_study_table
@@ -162,7 +164,7 @@ def calibrate(
     points = operating_point_metrics(valid, thresholds, repetitions, seed)
     temperature = float(report["temperature"].iloc[0])
     with staged_outputs(operating_points_json, calibration_csv, operating_points_csv) as (json_path, cal, ops):
-        save_operating_points(thresholds, json_path, temperature, aggregation)
+        save_operating_points(thresholds, json_path, temperature, aggregation, file_sha256(model_pt))
         write_csv(report.round(6), cal)
         write_csv(points.round(6), ops)
     overall = report.iloc[0]

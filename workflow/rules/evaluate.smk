@@ -120,6 +120,7 @@ rule compare_to_best:
 
 rule calibrate:
     input:
+        model="results/models/{model}/model.pt",
         tune="results/predictions/{model}/tune_studies.csv",
         valid="results/predictions/{model}/studies.csv",
     output:

@@ -8,6 +8,7 @@ from murad.jobs.evaluate import calibrate
 run_job(
     snakemake,
     calibrate,
+    model_pt=snakemake.input.model,
     tune_studies_csv=snakemake.input.tune,
     valid_studies_csv=snakemake.input.valid,
     operating_points_json=snakemake.output.operating_points,
