@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from . import slurm_profile
@@ -59,7 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         help="a trained model.pt (or its folder, results/models/<model>); repeat it for the mean of several "
         "models, or give one ensemble's folder (results/ensembles/<name>)",
     )
-    predict.add_argument("--out", required=True, metavar="OUT", help="output folder (a previous worklist is replaced)")
+    predict.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="output folder, made if missing: murad writes its worklist files there and touches nothing else (a "
+        "previous worklist's files are replaced); not the input, nor a folder holding it or inside it",
+    )
     predict.add_argument("--root", help="for a CSV INPUT: the folder its paths are relative to (default: the CSV's)")
     calls = predict.add_mutually_exclusive_group()
     calls.add_argument(
@@ -129,22 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
         )
     elif args.command == "predict":
-        from .worklist.build import make_worklist
-
-        not_ok = run_logged(
-            make_worklist,
-            None,
-            source=args.input,
-            models=args.model,
-            out_dir=args.out,
-            root=args.root,
-            operating_point=args.operating_point,
-            threshold=args.threshold,
-            batch_size=args.batch_size,
-            threads=args.threads,
-            progress=False if args.no_progress else None,
-        )
-        sys.exit(STUDIES_NOT_OK_EXIT_CODE if not_ok else 0)
+        sys.exit(predict_command(args))
     elif args.command == "stage-weights":
         run_logged(stage_weights_job, None, models=args.models, hub_dir=args.hub_dir)
     elif args.command == "slurm-profile":
@@ -159,6 +151,34 @@ def main(argv: list[str] | None = None) -> None:
             folder=args.dir,
             force=args.force,
         )
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """``murad predict``'s exit status: 0 every study ok, 3 written but not all ok (1 and 2 leave by SystemExit);
+    Ctrl-C or SIGTERM end it with one line and 130 or 143, nothing partial left in ``--out``."""
+    from .interruption import Stopped, stoppable
+    from .worklist.build import make_worklist
+    from .worklist.names import shown
+
+    try:
+        with stoppable():
+            not_ok = run_logged(
+                make_worklist,
+                None,
+                source=args.input,
+                models=args.model,
+                out_dir=args.out,
+                root=args.root,
+                operating_point=args.operating_point,
+                threshold=args.threshold,
+                batch_size=args.batch_size,
+                threads=args.threads,
+                progress=False if args.no_progress else None,
+            )
+    except Stopped as stop:
+        logging.getLogger("murad").error("murad predict %s: stopped by %s; %s", shown(args.input), stop, stop.note)
+        return stop.exit_code
+    return STUDIES_NOT_OK_EXIT_CODE if not_ok else 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import copy
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,20 @@ from murad.synthetic import SyntheticSettings, generate
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SMALL = SyntheticSettings(seed=3, train_studies=40, valid_studies=30)
+
+
+def fake_trained_model(path, name="mobilenet_v2", size=64):
+    """A ``model.pt`` as training writes it, with untrained weights."""
+    import torch
+
+    from murad.models import build_model, model_spec
+
+    torch.manual_seed(0)
+    model = build_model(name, "none", image_size=size)
+    settings = {"image_size": size, "weights": "none"}
+    torch.save(
+        {"model": name, "state_dict": model.state_dict(), "settings": settings, "spec": asdict(model_spec(name))}, path
+    )
 
 
 def default_config() -> dict:

@@ -5,7 +5,6 @@ own functions, and the cam rules through the real workflow."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,7 +24,7 @@ from murad.models import PAPER_MODELS, build_model, model_spec
 from murad.plotting import apply_style, overlapping_texts
 from murad.radiographs import image_size, load_radiograph
 
-from .conftest import default_config, merged, run_snakemake
+from .conftest import default_config, fake_trained_model, merged, run_snakemake
 
 STYLE = {"style": "whitegrid", "palette": "colorblind", "dpi": 60}
 
@@ -353,16 +352,6 @@ def test_the_localisation_figure_has_no_overlapping_texts():
 
 
 # ----------------------------------------------------------------------------- the jobs and the workflow
-
-
-def fake_trained_model(path, name="mobilenet_v2", size=64):
-    """A ``model.pt`` as training writes it, with untrained weights."""
-    torch.manual_seed(0)
-    model = build_model(name, "none", image_size=size)
-    settings = {"image_size": size, "weights": "none"}
-    torch.save(
-        {"model": name, "state_dict": model.state_dict(), "settings": settings, "spec": asdict(model_spec(name))}, path
-    )
 
 
 MAP_SETTINGS = {"images": "abnormal", "tolerance": 0.03, "batch_size": 16}  # cam_maps' (CAM_MAP_SETTINGS)

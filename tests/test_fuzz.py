@@ -156,3 +156,70 @@ def test_damaged_files_give_a_radiograph_or_a_reason_never_a_traceback(tmp_path,
             assert radiograph.pixels.dtype == np.uint8 and radiograph.pixels.ndim == 2
 
     damaged()
+
+
+# ------------------------------------------------------------------------------ any file and folder names
+
+
+NAME_EXAMPLES = 25
+NAMES = st.binary(min_size=1, max_size=24).filter(lambda name: b"/" not in name and b"\0" not in name)
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory):
+    from .conftest import fake_trained_model
+
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    fake_trained_model(path, "resnet18", 32)
+    return path
+
+
+@st.composite
+def study_trees(draw) -> dict[bytes, dict[bytes, bool]]:
+    """1-3 study folders, each with 1-3 files; every name any bytes a Linux file system takes; each file a PNG
+    (True) or not an image (False)."""
+    folders = draw(st.lists(NAMES.filter(lambda n: n not in (b".", b"..")), min_size=1, max_size=3, unique=True))
+    files = st.dictionaries(NAMES.filter(lambda n: n not in (b".", b"..")), st.booleans(), min_size=1, max_size=3)
+    return {folder: draw(files) for folder in folders}
+
+
+def test_any_file_and_folder_names_the_run_completes_and_every_file_has_its_row(tmp_path_factory, untrained_model):
+    import os
+
+    from murad.worklist.build import make_worklist
+    from murad.worklist.names import original
+
+    png = io.BytesIO()
+    Image.fromarray(_grey()).save(png, format="PNG")
+
+    @settings(FUZZ, max_examples=NAME_EXAMPLES)
+    @given(tree=study_trees())
+    def run(tree):
+        root = tmp_path_factory.mktemp("names")
+        source = os.path.join(os.fsencode(root), b"in")
+        expected = {}
+        for folder, files in tree.items():
+            os.makedirs(os.path.join(source, folder))
+            for name, is_image in files.items():
+                with open(os.path.join(source, folder, name), "wb") as handle:
+                    handle.write(png.getvalue() if is_image else b"not an image\n")
+                if not folder.startswith(b".") and not name.startswith(b"."):  # hidden names are skipped
+                    expected[os.path.join(folder, name)] = "ok" if is_image else "not read"
+        out = root / "out"
+        if not expected:
+            return
+        not_ok = make_worklist(os.fsdecode(source), [str(untrained_model)], str(out), threads=1, progress=False)
+        images = pd.read_csv(out / "images.csv", keep_default_na=False, dtype=str)
+        written = {
+            os.path.join(original(study), original(file)): status
+            for study, file, status in images[["study", "file", "status"]].itertuples(index=False)
+        }
+        assert written == expected
+        visible = {
+            f: [is_image for n, is_image in files.items() if not n.startswith(b".")] for f, files in tree.items()
+        }
+        assert not_ok == sum(not f.startswith(b".") and not (v and all(v)) for f, v in visible.items())
+        studies = pd.read_csv(out / "worklist.csv", keep_default_na=False, dtype=str)["study"].map(original)
+        assert sorted(studies) == sorted(f for f in tree if not f.startswith(b"."))
+
+    run()

@@ -154,6 +154,34 @@ def test_dicom_in_every_encoding_gives_the_probabilities_of_the_same_png(pipelin
         assert sorted(worklist["body_part"]) == parts
 
 
+def test_a_12_bit_picture_stored_in_16_bits_without_a_window_gives_the_probabilities_of_its_png(
+    pipeline, small_mura, tmp_path
+):
+    """BitsStored 16, values 0-4095, no window: read over the bits it uses (12), as the PNG's grey levels; read over
+    16 bits it would show 17 grey levels and be flagged nearly flat."""
+    from murad.radiographs import FLAT_LEVELS
+
+    files = next(iter(picked_images(small_mura, 1).values()))
+    for folder in ("png", "dicom"):
+        (tmp_path / folder / "study1").mkdir(parents=True)
+    for png in files:
+        shutil.copy(png, tmp_path / "png/study1" / png.name)
+        grey = read_radiograph(png).pixels
+        dataset = synthetic_dicom.encoded(grey, "uncompressed_8bit")
+        twelve = np.rint(grey.astype(np.float64) * 4095 / 255).astype(np.uint16)
+        dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 16, 15
+        dataset.PixelData = twelve.tobytes()
+        dataset.save_as(tmp_path / "dicom/study1" / f"{png.stem}.dcm", enforce_file_format=True)
+        assert len(np.unique(np.rint(twelve * (255 / 65535)))) < FLAT_LEVELS  # what 16 bits would show
+    model = str(pipeline / f"results/models/{MODEL}")
+    tables = {}
+    for folder in ("png", "dicom"):
+        assert make_worklist(str(tmp_path / folder), [model], str(tmp_path / f"out_{folder}"), progress=False) == 0
+        tables[folder] = pd.read_csv(tmp_path / f"out_{folder}/images.csv")
+    assert set(tables["dicom"]["kind"]) == {"DICOM"} and set(tables["dicom"]["status"]) == {"ok"}
+    assert tables["dicom"]["probability"].tolist() == tables["png"]["probability"].tolist()
+
+
 def bad_input(small_mura: Path, root: Path) -> Path:
     """Six studies: two good, one with a truncated DICOM beside a good image, one with a multi-frame file beside a
     good image, one holding only a text file, one empty."""
@@ -204,7 +232,7 @@ def test_bad_files_flag_their_study_naming_the_file_and_the_others_are_predicted
     assert text["status"] == "not predicted" and text["probability"] == "" and text["rank"] == ""
     assert "no image could be read" in text["reason"] and "notes.png: not a PNG, JPEG or DICOM file" in text["reason"]
     empty = worklist.loc["empty"]
-    assert empty["status"] == "not predicted" and empty["n_images"] == 0 and "no image files" in empty["reason"]
+    assert empty["status"] == "not predicted" and empty["n_images"] == 0 and "no files in the study" in empty["reason"]
     ranked = worklist[worklist["rank"] != ""]
     assert sorted(ranked.index) == ["good_a", "good_b", "multiframe", "truncated"]
     assert list(worklist.index[-2:]) == ["empty", "text_only"]  # unranked, after the ranked ones
@@ -259,8 +287,9 @@ def test_the_worklist_page_shows_every_image_and_heat_map_in_headless_chromium(b
         ("no_model", r"nothing\.pt: no such model file"),
         ("text_model", r"model\.pt: not a murad model\.pt \("),
         ("truncated_model", r"model\.pt: not a murad model\.pt \("),
-        ("foreign_out", r"foreign: a folder that is not a murad worklist; name a new or empty folder"),
-        ("out_inside_input", r"the output folder must not be inside the input folder"),
+        ("foreign_out", r"foreign: holds worklist\.csv, which murad did not write \(no murad-worklist\.json\); name "
+                        r"another folder"),
+        ("out_inside_input", r"out: the output folder lies inside the input \(.*studies\); name a folder apart"),
         ("csv_without_study", r"images\.csv: no 'study' column"),
         ("unknown_operating_point", r"operating_points\.json: no operating point 'nonsense' \(it has best_kappa"),
         ("threshold_outside", r"--threshold 1\.5: not a probability in \[0, 1\]"),
@@ -283,6 +312,7 @@ def test_bad_input_is_refused_in_one_line_before_anything_is_written(pipeline, s
         out = tmp_path / "foreign"
         out.mkdir()
         (out / "thesis.tex").write_text("keep me\n")
+        (out / "worklist.csv").write_text("my own list\n")
     elif case == "out_inside_input":
         source = tmp_path / "studies"
         shutil.copytree(valid_folder(small_mura) / "XR_ELBOW", source)
@@ -300,6 +330,37 @@ def test_bad_input_is_refused_in_one_line_before_anything_is_written(pipeline, s
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and re.search(message, lines[0]), result.stderr
     assert sorted(tmp_path.rglob("*")) == before  # nothing written, nothing removed
+
+
+def test_operating_points_belong_to_the_model_pt_they_were_chosen_for(pipeline, small_mura, tmp_path):
+    """Another model's model.pt copied beside them is refused naming both files; a file from before the digest was
+    recorded is used as it is, with one warning line."""
+    source = tmp_path / "studies"
+    shutil.copytree(valid_folder(small_mura) / "XR_ELBOW", source)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(pipeline / f"results/models/{PIPELINE_MODELS[0]}", mixed)
+    shutil.copy(pipeline / f"results/models/{MODEL}/model.pt", mixed / "model.pt")
+    before = sorted(tmp_path.rglob("*"))
+    result = murad_predict(source, "--model", mixed, "--out", tmp_path / "out")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(
+        rf"{mixed}/operating_points\.json: chosen for another model\.pt \(SHA-256 [0-9a-f]{{12}}\.\.\.\), not "
+        rf"{mixed}/model\.pt \([0-9a-f]{{12}}\.\.\.\)",
+        lines[0],
+    ), lines
+    assert sorted(tmp_path.rglob("*")) == before
+
+    older = tmp_path / "older"
+    shutil.copytree(pipeline / f"results/models/{MODEL}", older)
+    record = json.loads((older / "operating_points.json").read_text())
+    assert len(record.pop("model_sha256")) == 64
+    (older / "operating_points.json").write_text(json.dumps(record))
+    result = murad_predict(source, "--model", older, "--out", tmp_path / "out_older")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and " WARNING " in lines[0] and "records no SHA-256 of the model.pt" in lines[0]
+    assert set(pd.read_csv(tmp_path / "out_older/worklist.csv")["operating_point"]) == {"best_kappa"}
 
 
 def test_a_usage_error_exits_2(tmp_path):

@@ -15,6 +15,7 @@ A threshold given on the command line replaces the operating point; it applies t
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,12 @@ import numpy as np
 
 from ..calibration import apply_temperature
 from ..errors import InputError
+from ..io import file_sha256
 from ..operating_points import SavedOperatingPoints, read_operating_points
 from ..result_names import BEST_PER_BODY_PART, ENSEMBLE_PREFIX
+from .names import shown
+
+log = logging.getLogger("murad")
 
 MODEL_FILE = "model.pt"
 OPERATING_POINTS_FILE = "operating_points.json"
@@ -147,14 +152,18 @@ def model_files(given: list[str]) -> tuple[str, list[tuple[str, Path]], dict[str
     ensembles = [Path(g) for g in given if Path(g).is_dir() and Path(g).name.startswith(ENSEMBLE_PREFIX)]
     if ensembles:
         if len(given) > 1:
-            raise InputError(f"{ensembles[0]}: an ensemble's folder is given alone, not beside other --model files")
+            raise InputError(
+                f"{shown(str(ensembles[0]))}: an ensemble's folder is given alone, not beside other --model files"
+            )
         return ensemble_files(ensembles[0])
     files = []
     for text in given:
         path = Path(text)
         path = path / MODEL_FILE if path.is_dir() else path
         if not path.is_file():
-            raise InputError(f"{text}: no such model file (a model.pt, a folder holding one, or an ensemble's folder)")
+            raise InputError(
+                f"{shown(text)}: no such model file (a model.pt, a folder holding one, or an ensemble's folder)"
+            )
         files.append((path.parent.name if path.name == MODEL_FILE else path.stem, path))
     names = [name for name, _ in files]
     if len(set(names)) < len(names):
@@ -171,20 +180,40 @@ def ensemble_files(folder: Path) -> tuple[str, list[tuple[str, Path]], dict[str,
         with open(members_csv, newline="") as handle:
             rows = [row for row in csv.DictReader(handle) if row.get("ensemble") == name]
     except OSError as error:
-        raise InputError(f"{members_csv}: the ensembles' members cannot be read ({error.strerror})") from None
+        where = shown(str(members_csv))
+        raise InputError(f"{where}: the ensembles' members cannot be read ({error.strerror})") from None
     if not rows or any(not row.get("model") or not row.get("scope") for row in rows):
-        raise InputError(f"{members_csv}: no members of {name} (columns ensemble, scope, model)")
+        raise InputError(f"{shown(str(members_csv))}: no members of {shown(name)} (columns ensemble, scope, model)")
     models_folder = folder.parent.parent / "models"
     models = sorted({row["model"] for row in rows}, key=[row["model"] for row in rows].index)
     files = [(model, models_folder / model / MODEL_FILE) for model in models]
     for model, path in files:
         if not path.is_file():
-            raise InputError(f"{path}: {name}'s member {model} has no model file")
+            raise InputError(f"{shown(str(path))}: {shown(name)}'s member {shown(model)} has no model file")
     per_body_part = {row["scope"]: row["model"] for row in rows} if name == BEST_PER_BODY_PART else None
     return name, files, per_body_part
 
 
 def read_saved(model_path: Path) -> SavedOperatingPoints | None:
-    """The operating points file beside a model, when there is one."""
+    """The operating points file beside a model, when there is one, checked to be that model's: one chosen for
+    another model.pt (another SHA-256) is refused; one from before murad recorded the digest is used with a
+    warning."""
     path = model_path.parent / OPERATING_POINTS_FILE
-    return read_operating_points(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    saved = read_operating_points(path)
+    if saved.model_sha256 is None:
+        log.warning(
+            "%s: records no SHA-256 of the model.pt it was chosen for (an older murad wrote it); its temperature and "
+            "thresholds are used for %s as they are",
+            shown(str(path)),
+            shown(str(model_path)),
+        )
+        return saved
+    digest = file_sha256(model_path)
+    if digest != saved.model_sha256:
+        raise InputError(
+            f"{shown(str(path))}: chosen for another model.pt (SHA-256 {saved.model_sha256[:12]}...), not "
+            f"{shown(str(model_path))} ({digest[:12]}...); give that model.pt from a folder of its own"
+        )
+    return saved

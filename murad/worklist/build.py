@@ -3,10 +3,12 @@
 The images are read (:mod:`murad.radiographs`), squashed to each model's input size and predicted as the workflow
 predicts (:func:`murad.inference.predict`); the heat map is the CAM (Grad-CAM for VGG) of the model that answers
 for the study (the first of an ensemble's). A file that cannot be read is reported for its study, which is predicted
-on the images that were read, or not at all when none was: the worklist never loses the other studies.
+on the images that were read, or not at all when none was: the worklist never loses the other studies, and every
+file it was given has its row in ``images.csv``, read or not.
 
-``OUT_DIR`` gets, all at once when everything is done (a previous worklist there is replaced):
-``worklist.csv`` (one row per study, ranked), ``images.csv`` (one row per file), ``worklist.html`` and ``overlays/``.
+``OUT_DIR`` gets ``worklist.csv`` (one row per study, ranked), ``images.csv`` (one row per file),
+``worklist.html``, ``overlays/`` and the run's record, each swapped in whole when everything is done; nothing else
+there is touched (:mod:`murad.worklist.output`). Names are written as :func:`murad.worklist.names.shown` gives them.
 """
 
 from __future__ import annotations
@@ -23,36 +25,24 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io import staged_directory, write_csv
+from ..io import write_csv
 from ..radiographs import RadiographError, read_radiograph, squash
 from .answer import Answerer, Call, Member, model_files, read_saved
+from .names import shown
+from .output import IMAGE_COLUMNS, OVERLAYS, WORKLIST_COLUMNS, OutputFolder, check_output_folder
 from .studies import Study, find_studies
 
 log = logging.getLogger("murad")
 
-WORKLIST_COLUMNS = [
-    "rank",
-    "study",
-    "body_part",
-    "n_images",
-    "n_read",
-    "probability",
-    "abnormal",
-    "threshold",
-    "operating_point",
-    "model",
-    "status",
-    "reason",
-]
-IMAGE_COLUMNS = ["study", "file", "kind", "width", "height", "probability", "overlay", "status", "reason"]
 DISPLAY_SIZE = 512  # the longest side of the pictures on the page
 STATUS_OK, STATUS_INCOMPLETE, STATUS_NOT_PREDICTED = "ok", "incomplete", "not predicted"
+STATUSES = (STATUS_OK, STATUS_INCOMPLETE, STATUS_NOT_PREDICTED)
 
 
 @dataclass
 class ImageResult:
     path: Path
-    name: str  # as the worklist shows it: the path relative to the study folder, or as the CSV lists it
+    name: str  # its name in its study folder, or its path as the CSV gives it (raw: shown() when written)
     study_number: int
     index: int  # within its study
     kind: str = ""
@@ -66,15 +56,15 @@ class ImageResult:
         width, height = self.size or (None, None)
         status = "not read" if self.reason else ("ok" if self.probability is not None else "not predicted")
         return {
-            "study": study,
-            "file": self.name,
+            "study": shown(study),
+            "file": shown(self.name),
             "kind": self.kind,
             "width": width,
             "height": height,
             "probability": None if self.probability is None else round(self.probability, 6),
             "overlay": self.overlay,
             "status": status,
-            "reason": self.reason,
+            "reason": shown(self.reason),
         }
 
 
@@ -94,8 +84,10 @@ class StudyResult:
     def status_and_reason(self) -> tuple[str, str]:
         unread = [f"{image.name}: {image.reason}" for image in self.images if image.reason]
         if self.call is None or self.call.probability is None:
-            if not self.images:
-                why = "no image files in the study folder"
+            if self.study.unlisted:
+                why = self.study.unlisted
+            elif not self.images:
+                why = "no files in the study folder"
             elif self.call is not None and self.call.refusal:
                 why = self.call.refusal
             else:
@@ -110,31 +102,22 @@ class StudyResult:
         call = self.call if self.call is not None and self.call.probability is not None else None
         return {
             "rank": None,
-            "study": self.study.name,
-            "body_part": self.body_part or "",
+            "study": shown(self.study.name),
+            "body_part": shown(self.body_part or ""),
             "n_images": len(self.images),
             "n_read": self.n_read,
             "probability": call.probability if call else None,
             "abnormal": call.abnormal if call else None,
             "threshold": call.threshold if call else None,
             "operating_point": call.operating_point if call else "",
-            "model": call.answered_by if call else "",
+            "model": shown(call.answered_by) if call else "",
             "status": status,
-            "reason": reason,
+            "reason": shown(reason),
         }
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80] or "image"
-
-
-def _check_out_dir(out_dir: Path, source: Path) -> None:
-    if source.is_dir() and out_dir.resolve().is_relative_to(source.resolve()):
-        raise InputError(f"{out_dir}: the output folder must not be inside the input folder {source}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "worklist.csv").is_file():
-        raise InputError(f"{out_dir}: a folder that is not a murad worklist; name a new or empty folder")
 
 
 def load_answerer(
@@ -143,8 +126,6 @@ def load_answerer(
     """The ``--model`` arguments loaded (each checked) into the :class:`Answerer` of the worklist."""
     from ..inference import load_trained
 
-    if threshold is not None and not 0 <= threshold <= 1:
-        raise InputError(f"--threshold {threshold}: not a probability in [0, 1]")
     label, files, per_body_part = model_files(models)
     members = []
     for name, path in files:
@@ -269,6 +250,65 @@ def ranked(rows: list[dict]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def _study_results(found: list[Study], source: Path) -> list[StudyResult]:
+    """Each study with a result per entry: a folder's files named within their study folder, a CSV's as listed."""
+    studies = []
+    for number, study in enumerate(found):
+        images = [
+            ImageResult(path, path.name if source.is_dir() else str(path), number, index)
+            for index, path in enumerate(study.images)
+        ]
+        studies.append(StudyResult(study, number, images, study.body_part))
+    return studies
+
+
+def _predict_all(studies, predictor: Predictor, batch_size: int, threads: int, progress: bool | None) -> None:
+    """Read every file (a thread pool) and predict, group by group of whole studies, with a progress bar."""
+    from tqdm import tqdm
+
+    n_images = sum(len(study.images) for study in studies)
+    with (
+        ThreadPoolExecutor(max_workers=threads) as pool,
+        tqdm(total=n_images, unit="image", disable=None if progress is None else not progress, file=sys.stderr) as bar,
+    ):
+        for group in _groups(studies, batch_size):
+            pixels = {}
+            for image, picture, body_part in pool.map(_read, [i for s in group for i in s.images]):
+                if picture is not None:
+                    pixels[(image.study_number, image.index)] = picture
+                    owner = studies[image.study_number]
+                    owner.body_part = owner.body_part or body_part
+            predictor.run(group, pixels)
+            bar.update(sum(len(s.images) for s in group))
+
+
+def _write(folder: Path, studies: list[StudyResult], answerer: Answerer, source: str) -> pd.DataFrame:
+    """worklist.csv, images.csv and worklist.html into ``folder``; the worklist's table."""
+    from .page import worklist_page
+
+    worklist = ranked([study.row() for study in studies])
+    image_rows = [image.row(study.study.name) for study in studies for image in study.images]
+    write_csv(worklist, folder / "worklist.csv")
+    images = pd.DataFrame(image_rows, columns=IMAGE_COLUMNS).astype({"width": "Int64", "height": "Int64"})
+    write_csv(images, folder / "images.csv")
+    by_study = {shown(study.study.name): study.images for study in studies}
+    page = worklist_page(worklist, by_study, shown(answerer.describe()), shown(source))
+    (folder / "worklist.html").write_text(page, encoding="utf-8")
+    return worklist
+
+
+def _summary(worklist: pd.DataFrame, images: int, not_read: int, seconds: float, loading: float) -> dict:
+    counts = worklist["status"].value_counts()
+    return {
+        "studies": len(worklist),
+        **{status.replace(" ", "_"): int(counts.get(status, 0)) for status in STATUSES},
+        "files": images,
+        "files_not_read": not_read,
+        "seconds": round(seconds, 1),
+        "seconds_loading_models": round(loading, 1),
+    }
+
+
 def make_worklist(
     source: str,
     models: list[str],
@@ -283,72 +323,52 @@ def make_worklist(
     progress: bool | None = None,
 ) -> int:
     """Write the worklist of the studies in ``source`` (a folder or CSV) to ``out_dir``; return how many studies are
-    not ``ok`` (0: every study was read whole and predicted)."""
-    import torch
-    from tqdm import tqdm
-
-    from ..inference import choose_device
-    from .page import worklist_page
-
+    not ``ok`` (0: every file was read and every study predicted)."""
     started = time.perf_counter()
     source_path, out_path = Path(source), Path(out_dir)
-    _check_out_dir(out_path, source_path)
     if batch_size < 1:
         raise InputError(f"--batch-size {batch_size}: must be at least 1")
     if threads is not None and threads < 1:
         raise InputError(f"--threads {threads}: must be at least 1")
-    found, outside = find_studies(source_path, root)
-    if threads:
-        torch.set_num_threads(threads)
-    device = choose_device()
-    answerer = load_answerer(models, device, operating_point, threshold)
-    log.info("%d studies in %s; %s", len(found), source, answerer.describe())
-    if outside:
-        log.warning("%d image files outside a leaf folder are not read (first: %s)", len(outside), outside[0])
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise InputError(f"--threshold {threshold}: not a probability in [0, 1]")
+    check_output_folder(out_path, source_path, Path(root) if root is not None else None)
+    with OutputFolder(out_path) as output:
+        found, hidden = find_studies(source_path, root, out_path)
+        import torch
 
-    studies = []
-    base = source_path if source_path.is_dir() else None  # a folder's files are named within their study
-    for number, study in enumerate(found):
-        names = [p.relative_to(base / study.name).as_posix() if base else str(p) for p in study.images]
-        images = [ImageResult(p, name, number, k) for k, (p, name) in enumerate(zip(study.images, names, strict=True))]
-        studies.append(StudyResult(study, number, images, study.body_part))
-    n_images = sum(len(study.images) for study in studies)
-    loaded = time.perf_counter()
-    with (
-        staged_directory(out_path) as folder,
-        ThreadPoolExecutor(max_workers=max(1, threads or torch.get_num_threads())) as pool,
-        tqdm(total=n_images, unit="image", disable=None if progress is None else not progress, file=sys.stderr) as bar,
-    ):
-        predictor = Predictor(answerer, device, batch_size, folder / "overlays", colormap, alpha)
-        for group in _groups(studies, batch_size):
-            pixels = {}
-            for image, picture, body_part in pool.map(_read, [i for s in group for i in s.images]):
-                if picture is not None:
-                    pixels[(image.study_number, image.index)] = picture
-                    owner = studies[image.study_number]
-                    owner.body_part = owner.body_part or body_part
-            predictor.run(group, pixels)
-            bar.update(sum(len(s.images) for s in group))
-        worklist = ranked([study.row() for study in studies])
-        image_rows = [image.row(study.study.name) for study in studies for image in study.images]
-        write_csv(worklist, folder / "worklist.csv")
-        write_csv(pd.DataFrame(image_rows, columns=IMAGE_COLUMNS), folder / "images.csv")
-        by_name = {study.study.name: study.images for study in studies}
-        (folder / "worklist.html").write_text(worklist_page(worklist, by_name, answerer.describe(), str(source)))
-    seconds = time.perf_counter() - loaded
-    not_ok = worklist[worklist["status"] != STATUS_OK]
+        from ..inference import choose_device
+
+        if threads:
+            torch.set_num_threads(threads)
+        device = choose_device()
+        answerer = load_answerer(models, device, operating_point, threshold)
+        studies = _study_results(found, source_path)
+        loaded = time.perf_counter()
+        predictor = Predictor(answerer, device, batch_size, output.staging / OVERLAYS, colormap, alpha)
+        _predict_all(studies, predictor, batch_size, max(1, threads or torch.get_num_threads()), progress)
+        worklist = _write(output.staging, studies, answerer, source)
+        images = [image for study in studies for image in study.images]
+        not_read = sum(bool(image.reason) for image in images)
+        summary = _summary(worklist, len(images), not_read, time.perf_counter() - loaded, loaded - started)
+        record = {"input": shown(str(source)), "models": shown(answerer.describe()), **summary}
+        output.publish({"finished": time.strftime("%Y-%m-%d %H:%M:%S"), **record, "hidden_entries_skipped": hidden})
+    seconds = summary["seconds"] or float("nan")
     log.info(
-        "%d studies (%d ok, %d incomplete, %d not predicted), %d images in %.1f s (%.2f studies/s, %.1f images/s; "
-        "%.1f s loading the models) -> %s",
-        len(worklist),
-        (worklist["status"] == STATUS_OK).sum(),
-        (worklist["status"] == STATUS_INCOMPLETE).sum(),
-        (worklist["status"] == STATUS_NOT_PREDICTED).sum(),
-        n_images,
-        seconds,
-        len(worklist) / seconds if seconds else float("nan"),
-        n_images / seconds if seconds else float("nan"),
-        loaded - started,
-        out_path / "worklist.csv",
+        "%s: %d studies (%d ok, %d incomplete, %d not predicted), %d files (%d not read%s) in %.1f s (%.2f studies/s, "
+        "%.1f files/s; %.1f s loading the models); %s",
+        shown(str(out_path / "worklist.csv")),
+        summary["studies"],
+        summary["ok"],
+        summary["incomplete"],
+        summary["not_predicted"],
+        summary["files"],
+        not_read,
+        f", {hidden} hidden skipped" if hidden else "",
+        summary["seconds"],
+        summary["studies"] / seconds,
+        summary["files"] / seconds,
+        summary["seconds_loading_models"],
+        record["models"],
     )
-    return len(not_ok)
+    return summary["studies"] - summary["ok"]

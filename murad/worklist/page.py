@@ -7,6 +7,8 @@ from html import escape
 
 import pandas as pd
 
+from .names import shown
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #1a1a1a; }
 h1 { font-size: 1.4em; margin-bottom: 0.2em; }
@@ -39,15 +41,17 @@ def _call(row) -> str:
 
 
 def _figures(images) -> str:
+    """Each image's pictures and caption; names as :func:`shown` writes them, escaped for HTML once."""
     figures = []
     for image in images:
-        name = escape(image.name)
+        name = shown(image.name)
         if image.reason:
-            figures.append(f'<figure class="unread"><figcaption>{name}: {escape(image.reason)}</figcaption></figure>')
+            caption = escape(f"{name}: {shown(image.reason)}")
+            figures.append(f'<figure class="unread"><figcaption>{caption}</figcaption></figure>')
             continue
-        pictures = f'<img src="{escape(image.picture)}" alt="{name}">'
+        pictures = f'<img src="{escape(image.picture)}" alt="{escape(name)}">'
         if image.overlay:
-            pictures += f'<img src="{escape(image.overlay)}" alt="heat map of {name}">'
+            pictures += f'<img src="{escape(image.overlay)}" alt="{escape("heat map of " + name)}">'
         caption = name if image.probability is None else f"{name}: image probability {image.probability:.3f}"
         figures.append(f"<figure>{pictures}<figcaption>{escape(caption)}</figcaption></figure>")
     return f'<div class="images">{"".join(figures)}</div>'
@@ -59,7 +63,8 @@ def summary_of(reason: str | None) -> str:
 
 
 def worklist_page(worklist: pd.DataFrame, images: dict[str, list], answered_by: str, source: str) -> str:
-    """The page for ``worklist`` (ranked as :func:`murad.worklist.build.ranked` leaves it); ``images`` by study."""
+    """The page for ``worklist`` (ranked as :func:`murad.worklist.build.ranked` leaves it, its text as written to
+    worklist.csv); ``images`` by the study's name there; ``source`` shown."""
     counts = worklist["status"].value_counts()
     summary = ", ".join(f"{counts[status]} {status}" for status in sorted(counts.index))
     rows = []
