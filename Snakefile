@@ -22,6 +22,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/cam.smk"
+include: "workflow/rules/external.smk"
 
 
 rule all:

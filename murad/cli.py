@@ -78,6 +78,17 @@ def main(argv: list[str] | None = None) -> None:
     predict.add_argument("--threads", type=int, help="CPU threads (default: torch's, all cores)")
     predict.add_argument("--no-progress", action="store_true", help="no progress bar (none off a terminal anyway)")
 
+    check = commands.add_parser(
+        "check-set",
+        help="check an external test set as the workflow does before any model runs, writing nothing",
+        description="STUDIES is a CSV (path, study, label [, body_part, patient]; paths relative to its folder) or "
+        "a folder laid out as a MURA-v1.1 split. Every image is decoded; the first problem is one line naming "
+        "the file and row (exit 1), else one line of counts (exit 0).",
+    )
+    check.add_argument("studies", metavar="STUDIES")
+    check.add_argument("--boxes", help="lesion boxes: COCO JSON, or a CSV path,x0,y0,x1,y1[,kind]")
+    check.add_argument("--threads", type=int, default=1, help="images decoded at once")
+
     stage = commands.add_parser("stage-weights", help="download ImageNet weights into a torch-hub folder")
     stage.add_argument("models", nargs="+")
     stage.add_argument("--hub-dir", required=True)
@@ -137,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif args.command == "predict":
         sys.exit(predict_command(args))
+    elif args.command == "check-set":
+        from .jobs.external import check_external_set
+
+        run_logged(check_external_set, None, studies=args.studies, boxes=args.boxes, workers=args.threads)
     elif args.command == "stage-weights":
         run_logged(stage_weights_job, None, models=args.models, hub_dir=args.hub_dir)
     elif args.command == "slurm-profile":

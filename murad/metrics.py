@@ -85,6 +85,14 @@ def _bootstrap(
     return {"accuracy": observed, "precision": precision, "recall": recall, "f1": f1, "kappa": kappa, "auc": auc}
 
 
+def resampled_metrics(
+    label: np.ndarray, prob: np.ndarray, threshold: float, repetitions: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Each metric on ``repetitions`` bootstrap resamples of the studies (NaN where undefined): what the intervals
+    of :func:`study_metrics` are taken from, for other statistics over the same resamples."""
+    return _bootstrap(label, prob, threshold, repetitions, rng)
+
+
 def _with_interval(label, prob, threshold, repetitions, rng) -> dict[str, float]:
     row = point_metrics(label, prob, threshold)
     for name, values in _bootstrap(label, prob, threshold, repetitions, rng).items():

@@ -20,7 +20,7 @@ PROFILE_FILE = "config.yaml"
 DEFAULT_JOBS = 100
 # The workflow rules that ask for a GPU (``gpu=1`` in their rule-level resources); tests check them against the .smk
 # files.
-GPU_RULES = ("train", "predict", "cam_maps")
+GPU_RULES = ("train", "predict", "cam_maps", "predict_external")
 
 SLURM_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # accounts, partitions: no spaces, quotes, colons or commas
 GPU_MODEL = re.compile(r"[A-Za-z0-9_.]+")  # the SLURM plugin (2.8) refuses any other GPU type, a hyphen included

@@ -115,3 +115,21 @@ def colour(grey: np.ndarray, path: str | Path) -> None:
     """``grey`` as an RGB file."""
     rgb = np.repeat(np.asarray(grey, dtype=np.uint8)[..., None], 3, axis=2)
     _dataset(rgb, 8, "RGB", samples=3).save_as(path, enforce_file_format=True)
+
+
+def detector_image(values: np.ndarray, window: tuple[float, float], identity: str, body_part: str | None = None):
+    """12-bit detector values (H, W; 0 = no signal) as another site's PACS stores a radiograph: MONOCHROME1 (the
+    values inverted over 4095, so bone is low), 12 bits stored in 16, Modality DX, with the window (centre, width)
+    of the stored values a viewer should show; its UIDs derived from ``identity``, so the same image gives the same
+    file."""
+    from pydicom.uid import generate_uid
+
+    stored = 4095 - np.clip(np.asarray(values), 0, 4095).astype(np.uint16)
+    dataset = _dataset(stored, 12, "MONOCHROME1")
+    uid = generate_uid(entropy_srcs=[identity])
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = uid
+    dataset.Modality = "DX"
+    dataset.WindowCenter, dataset.WindowWidth = float(window[0]), float(window[1])
+    if body_part:
+        dataset.BodyPartExamined = body_part.upper()
+    return dataset

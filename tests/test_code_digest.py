@@ -56,23 +56,28 @@ def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
 @pytest.mark.parametrize(
     "module, function, stages",
     [
-        # the bootstrap intervals: the metrics stage and the paired comparison with the best model compute them
-        ("metrics", "_bootstrap", {"metrics", "compare_to_best"}),
-        ("metrics", "study_metrics", {"metrics"}),
+        # the bootstrap intervals: the metrics stage and the paired comparison with the best model compute them, and
+        # so do the measures of the external sets and of the subgroups
+        ("metrics", "_bootstrap", {"metrics", "compare_to_best", "external_metrics", "subgroups"}),
+        ("metrics", "study_metrics", {"metrics", "external_metrics", "subgroups"}),
         # point metrics also give training its tuning kappa, the ensembles and the comparison their choice
-        ("metrics", "point_metrics", {"metrics", "ensembles", "train", "compare_to_best"}),
+        ("metrics", "point_metrics",
+         {"metrics", "ensembles", "train", "compare_to_best", "external_metrics", "subgroups"}),
         ("train", "train_model", {"train"}),
-        ("inference", "load_trained", {"predict", "cam_maps"}),
-        ("data", "build_cache", {"cache_images"}),
-        ("data", "BatchAugmenter.augment", {"train", "predict", "cam_maps"}),
-        ("synthetic", "render_image", {"synthesize_mura"}),
-        ("tables", "to_html", {"tables", "ensembles", "environment", "cam_localization"}),
+        ("inference", "load_trained", {"predict", "cam_maps", "predict_external"}),
+        ("data", "build_cache", {"cache_images", "cache_external"}),
+        ("data", "BatchAugmenter.augment", {"train", "predict", "cam_maps", "predict_external"}),
+        ("synthetic", "render_image", {"synthesize_mura", "synthesize_site"}),
+        ("tables", "to_html", {"tables", "ensembles", "environment", "cam_localization", "external_localization",
+                               "generalisation", "subgroups"}),
         ("figures", "kappa_heatmap", {"figures"}),
-        ("cam/maps", "compute_maps", {"cam_maps"}),
+        ("cam/maps", "compute_maps", {"cam_maps", "predict_external"}),
+        ("external", "check_set", {"verify_external"}),
+        ("generalisation", "measure_set", {"external_metrics"}),
         # the runner every script calls
         ("job_runner", "run_logged", {script.removesuffix(".py") for script in SCRIPTS}),
     ],
-)
+)  # fmt: skip
 def test_an_edit_changes_the_digest_of_exactly_the_stages_that_run_it(project, module, function, stages):
     before = digests(project)
     edit_function(project, module, function)
@@ -83,7 +88,7 @@ def test_constants_and_imports_count_where_they_are_used(project):
     before = digests(project)
     path = project / "murad/data.py"
     path.write_text(path.read_text().replace("IMAGENET_STD = (0.229, 0.224, 0.225)", "IMAGENET_STD = (0.2, 0.2, 0.2)"))
-    assert changed(before, after := digests(project)) == {"train", "predict", "cam_maps"}
+    assert changed(before, after := digests(project)) == {"train", "predict", "cam_maps", "predict_external"}
     # an import rebinding a name a stage uses: what the name means changed
     path = project / "murad/metrics.py"
     path.write_text(path.read_text().replace("import numpy as np", "import numpy as np\nimport math as np", 1))
@@ -119,11 +124,11 @@ def test_the_digest_follows_attribute_access_on_an_imported_module(project):
     assert not {"murad.cam.maps.compute_maps", "murad.inference.load_trained", "murad.models.build_model"} & drawing
     before = digests(project)
     edit_function(project, "cam/localisation", "localisation_table")
-    assert changed(before, after := digests(project)) == {"cam_localization"}
+    assert changed(before, after := digests(project)) == {"cam_localization", "external_localization"}
     edit_function(project, "cam/rendering", "grid_figure")
     assert changed(after, after := digests(project)) == {"cam_figures"}
     edit_function(project, "cam/maps", "compute_maps")
-    assert changed(after, digests(project)) == {"cam_maps"}
+    assert changed(after, digests(project)) == {"cam_maps", "predict_external"}
 
 
 TOY_PACKAGE = {  # the import shapes murad.code_digest follows, in a package of its own

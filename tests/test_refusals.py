@@ -24,6 +24,19 @@ HEADER = "study,body_part,label,prob\n"
 GOOD = HEADER + "s1,elbow,1,0.9\ns2,elbow,0,0.2\ns3,wrist,1,0.7\ns4,wrist,0,0.4\n"
 
 
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 90).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = _png()  # an 8 x 8 grey picture
+
+
 def table(rows: str) -> dict[str, bytes]:
     return {"t.csv": (HEADER + rows).encode()}
 
@@ -94,6 +107,21 @@ REFUSALS = [
      r"--batch-size 0: must be at least 1"),
     ("murad predict", "--threads 0", {"in/s1/x.png": b"x"}, ["predict", "in", "--model", "m.pt", "--out", "o", "--threads", "0"],
      r"--threads 0: must be at least 1"),
+    ("murad check-set", "a study with two labels", {"s.csv": b"path,study,label\na.png,s1,1\nb.png,s1,0\n"},
+     ["check-set", "s.csv"], r"s\.csv: row 3: study s1 has label 0 here but 1 in row 2"),
+    ("murad check-set", "label 2", {"s.csv": b"path,study,label\na.png,s1,2\n"}, ["check-set", "s.csv"],
+     r"s\.csv: row 2, column label: '2' is not 0 or 1 \(1 = abnormal\)"),
+    ("murad check-set", "no label column", {"s.csv": b"path,study\na.png,s1\n"}, ["check-set", "s.csv"],
+     r"s\.csv: no column 'label' \(needs path, study, label\)"),
+    ("murad check-set", "a missing image and a text file", {"s.csv": b"path,study,label\na.png,s1,1\nb.png,s2,0\n",
+     "b.png": b"text\n"}, ["check-set", "s.csv"], r"s\.csv: row 2: a\.png: no such file \(and 1 more images that cannot be read\)"),
+    ("murad check-set", "a box outside its image", {"s.csv": b"path,study,label\na.png,s1,1\n", "a.png": PNG,
+     "b.csv": b"path,x0,y0,x1,y1\na.png,0,0,9,40\n"}, ["check-set", "s.csv", "--boxes", "b.csv"],
+     r"b\.csv: row 2: the box \(0, 0\) - \(9, 40\) of a\.png is empty or outside the image \(8 x 8\)"),
+    ("murad check-set", "a box of an image not in the set", {"s.csv": b"path,study,label\na.png,s1,1\n", "a.png": PNG,
+     "b.csv": b"path,x0,y0,x1,y1\nc.png,0,0,2,2\n"}, ["check-set", "s.csv", "--boxes", "b.csv"],
+     r"b\.csv: row 2: c\.png is not an image of the set"),
+    ("murad check-set", "no such set", {}, ["check-set", "nothing.csv"], r"nothing\.csv: no such CSV file or folder"),
     ("murad stage-weights", "an unknown model", {}, ["stage-weights", "resnet_9000", "--hub-dir", "hub"],
      r"'resnet_9000': not a torchvision classification model \(torchvision\.models\.list_models\(\)\)"),
     ("murad stage-weights", "a hub folder that cannot be made", {"hub": b"a file"}, ["stage-weights", "resnet18", "--hub-dir", "hub"],
@@ -138,6 +166,15 @@ CONFIG_REFUSALS = [
     ("cam={colormap: notacolormap}", r"config key cam\.colormap: 'notacolormap' is not a matplotlib colour map name"),
     ("split={tune_fraction: 0.9}", r"config key split\.tune_fraction: 0\.9 is greater than the maximum of 0\.5"),
     ("node_local_cache=[a]", r"config key node_local_cache: \['a'\] is not of type 'string', 'null'"),
+    ("external={Site-B: {studies: s.csv}}", r"config key external: 'Site-B' does not match '\^\[a-z0-9_\]\+\$'"),
+    ("external={site_b: {studies: /no/such/studies.csv}}",
+     r"config key external\.site_b\.studies: /no/such/studies\.csv: no such file or folder"),
+    ("external={site_b: {studies: s.csv, box: b.json}}",
+     r"config key external\.site_b: Additional properties are not allowed \('box' was unexpected\)"),
+    ("evaluation={subgroups: {no_metal: /no/such.csv}}",
+     r"config key evaluation\.subgroups\.no_metal: /no/such\.csv: no such file"),
+    ("evaluation={subgroups: {fracture: config.yaml}}",
+     r"config key evaluation\.subgroups\.fracture: a subgroup of that name comes with the data"),
 ]  # fmt: skip
 
 

@@ -141,6 +141,7 @@ def test_report_opens_in_headless_chromium_with_tables_and_figures(pipeline, tmp
         "4. Ensembles",
         "5. Class activation maps",
         "6. Environment",
+        "7. External test sets and subgroups",
     }
     assert "Table 3" in categories["2. Tables"] and "Table 4" in categories["2. Tables"]
     assert all(name.replace("_", " ") in categories["3. Figures"] for name in FIGURES)
@@ -148,6 +149,13 @@ def test_report_opens_in_headless_chromium_with_tables_and_figures(pipeline, tmp
     for name in FIGURES:  # each figure is displayed (decoded, with its width) when chosen
         assert check["images"][f"results/figures/{name}.png"] > 300, name
         assert check["images"][f"results/figures/{name}.svg"] > 300, name
+    external = categories["7. External test sets and subgroups"]  # Table 6 and its figure, Table 7, each set
+    assert all(name in external for name in ("generalisation", "subgroups", "synthetic_site")), external
+    assert check["images"]["results/figures/generalisation.png"] > 300
+    table6 = check["pages"]["results/tables/table6.html"]
+    assert "synthetic_site" in table6 and all(model in table6 for model in MODELS)
+    assert "Table 7" in check["pages"]["results/tables/table7.html"]
+    assert "localisation" in check["pages"]["results/cam/external/synthetic_site/localization.html"]
     table3 = check["pages"]["results/tables/table3.html"]
     assert "<table" in table3 and all(model in table3 for model in MODELS)
     assert "torch" in check["pages"]["results/report/environment.html"]

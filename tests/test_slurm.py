@@ -206,22 +206,32 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     train = gpu_jobs[gpu_jobs["Comment"].str.startswith("rule_train_")]
     assert sorted(train[train["State"] == "COMPLETED"]["Comment"]) == [f"rule_train_wildcards_{m}" for m in MODELS]
 
-    # the light steps ran as CPU jobs without a GPU, bundled: one job to prepare the data, one per model for its
-    # study aggregation, metrics and calibration, one for ensembles, their metrics, the comparison with the best,
-    # tables, figures and the environment; and, each a job of its own, every model's CAM figures and the CAM
-    # localisation
+    # the light steps ran as CPU jobs without a GPU, bundled: one job to prepare the data and one the external set,
+    # one per model for its study aggregation, metrics and calibration, one for ensembles, their metrics, the
+    # comparison with the best, subgroups, tables, figures and the environment; and, each a job of its own, every
+    # model's CAM figures, the CAM localisation, and the external set's measures and localisation and Table 6
     light = jobs[~jobs["Comment"].map(is_gpu_job)]
     assert not light["ReqTRES"].str.contains("gres/gpu").any() and not light["AllocTRES"].str.contains("gpu").any()
     assert (light["State"] == "COMPLETED").all(), light
     comments = sorted(light["Comment"])
-    assert len(comments) == 2 * len(MODELS) + 3, comments
-    assert sum(comment.startswith("rule_prepare_") for comment in comments) == 1, comments
+    assert len(comments) == 2 * len(MODELS) + 7, comments
+    # (the external set's synthesis, check and cache share no file with MURA's: a `prepare` job of their own)
+    assert sorted(c for c in comments if c.startswith("rule_prepare_")) == [
+        "rule_prepare_cache_external_synthesize_site_verify_external",
+        "rule_prepare_cache_images_tuning_split_verify_dataset",
+    ], comments
     assert sorted(c for c in comments if c.startswith("rule_evaluate_")) == [
         f"rule_evaluate_{m}_aggregate_studies_calibrate_metrics" for m in sorted(MODELS)
     ], comments
     summary = [c for c in comments if c.startswith("rule_summary_")]  # named after its first five rules, sorted
     assert summary == ["rule_summary_compare_to_best_ensembles_environment_figures_metrics_..."], comments
     assert "rule_cam_localization" in comments
+    # the external test set's measures, its localisation and Table 6: each a job of its own
+    assert {
+        "rule_external_metrics_wildcards_synthetic_site",
+        "rule_external_localization_wildcards_synthetic_site",
+        "rule_generalisation",
+    } <= set(comments), comments
     assert sorted(c for c in comments if c.startswith("rule_cam_figures_")) == [
         f"rule_cam_figures_wildcards_{m}" for m in sorted(MODELS)
     ], comments
@@ -297,8 +307,9 @@ def test_gpu_jobs_go_to_a_gpu_partition_from_the_profile_murad_writes(cluster, s
 
 
 def test_the_papers_setup_plans_the_same_jobs_on_the_cluster(cluster, small_mura, tmp_path):
-    # `--configfile config.paper.yaml` with the plain site profile: every model's jobs ask for their GPU, memory and
-    # runtime, the light steps are grouped. (A dry run: training 18 ImageNet models is for a real cluster.)
+    # `--configfile config.paper.yaml` with the plain site profile and one external test set: every model's jobs ask
+    # for their GPU, memory and runtime, the light steps are grouped. (A dry run: training 18 ImageNet models is for a
+    # real cluster.)
     project = project_copy(tmp_path / "murad")
     home = site_home(tmp_path / "home")
     dry = snakemake(
@@ -311,6 +322,7 @@ def test_the_papers_setup_plans_the_same_jobs_on_the_cluster(cluster, small_mura
         "-n",
         "--config",
         f"dataset={{root: {small_mura}}}",
+        f"external={{site_b: {{studies: {small_mura}/MURA-v1.1/valid}}}}",
     )
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     output = dry.stdout + dry.stderr

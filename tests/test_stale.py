@@ -26,6 +26,7 @@ from .conftest import add_statement, merged, project_copy, run_snakemake, tiny_c
 MODELS = ("mobilenet_v2", "resnet34")
 ADDED = "resnet18"
 UPSTREAM = {"synthesize_mura", "verify_dataset", "tuning_split", "cache_images"}  # data, split and caches
+EXTERNAL_SET = {"synthesize_site", "verify_external", "cache_external"}  # the default's external set, made and checked
 
 
 class Job(NamedTuple):
@@ -130,13 +131,41 @@ def test_adding_a_seed_trains_and_measures_only_that_seeds_runs(finished):
     assert jobs == sorted(expected)
 
 
+def test_adding_an_external_set_runs_its_checks_predictions_and_measures_and_the_gathers_never_training(finished):
+    # MURA valid's own folder as a set: a folder laid out as a MURA-v1.1 split needs no conversion
+    folder = str(finished.work / "data/MURA-v1.1/valid")
+    config = merged(finished.config, {"external": {"second_site": {"studies": folder}}})
+    jobs = dry_run(finished.work, config)
+    size = str(finished.config["training"]["defaults"]["image_size"])
+    expected = [
+        Job("verify_external", (("set", "second_site"),)),
+        Job("cache_external", (("set", "second_site"), ("size", size))),
+    ]
+    expected += [Job("predict_external", (("model", m), ("set", "second_site"))) for m in MODELS]
+    expected += [Job(rule, (("set", "second_site"),)) for rule in ("external_metrics", "external_localization")]
+    expected += [Job("generalisation", ()), Job("environment", ()), Job("all", ())]
+    assert jobs == sorted(expected)
+
+
+def test_adding_a_subgroup_measures_it_and_nothing_else(finished):
+    valid = (finished.work / "data/MURA-v1.1/valid_labeled_studies.csv").read_text().splitlines()
+    subgroup = finished.work / "no_metal.csv"
+    subgroup.write_text("study\n" + "\n".join(line.split(",")[0] for line in valid[:5]) + "\n")
+    config = merged(finished.config, {"evaluation": {"subgroups": {"no_metal": str(subgroup)}}})
+    try:
+        jobs = dry_run(finished.work, config)
+    finally:
+        subgroup.unlink()
+    assert jobs == sorted([Job("subgroups", ()), Job("environment", ()), Job("all", ())])
+
+
 def test_changed_data_reruns_the_whole_pipeline(finished):
     # A MURA index with one image less. (Touching it is not enough: for small files Snakemake compares checksums
     # recorded at the run, and an unchanged file with a new mtime triggers nothing.) A dry run reads nothing else.
     index = finished.work / "data/MURA-v1.1/train_image_paths.csv"
     with edited(index, lambda path: path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))):
         jobs = dry_run(finished.work, finished.config)
-    assert jobs == finished.every_job
+    assert jobs == [job for job in finished.every_job if job.rule not in EXTERNAL_SET]  # another site's files stay
 
 
 CNN_RULES = {"train", "predict", "cam_maps"}  # the jobs that load a CNN (and on a cluster ask for a GPU)
@@ -147,7 +176,7 @@ def test_report_styling_redraws_figures_and_cam_grids_only(finished):
     jobs = dry_run(finished.work, config)
     # The figures, each model's CAM figures (drawn from its saved maps), the localisation figure, and the
     # environment record (it holds the resolved config); no job that loads a CNN.
-    drawing = {"figures", "cam_figures", "cam_localization", "environment", "all"}
+    drawing = {"figures", "cam_figures", "cam_localization", "generalisation", "environment", "all"}
     assert jobs == [job for job in finished.every_job if job.rule in drawing]
     assert {job.rule for job in jobs} == drawing
     assert not {job.rule for job in jobs} & CNN_RULES
@@ -163,7 +192,10 @@ def test_an_edit_of_a_metrics_function_reruns_the_metrics_and_what_is_made_of_th
     # their numbers, the figures draw the tables. Nothing is trained, predicted, aggregated or mapped again.
     with edited(finished.work / "murad/metrics.py", lambda path: add_statement(path, "_bootstrap")):
         jobs = dry_run(finished.work, finished.config)
-    bootstrapping = {"metrics", "compare_to_best", "tables", "figures", "all"}
+    bootstrapping = {
+        *("metrics", "compare_to_best", "tables", "figures", "all"),
+        *("external_metrics", "generalisation", "subgroups"),  # the external sets' and subgroups' intervals
+    }
     assert jobs == [job for job in finished.every_job if job.rule in bootstrapping]
     assert {job.rule for job in jobs} == bootstrapping
 
@@ -171,7 +203,7 @@ def test_an_edit_of_a_metrics_function_reruns_the_metrics_and_what_is_made_of_th
 def test_an_edit_of_the_training_loop_retrains_every_model_and_redoes_what_follows(finished):
     with edited(finished.work / "murad/train.py", lambda path: add_statement(path, "train_model")):
         jobs = dry_run(finished.work, finished.config)
-    assert jobs == [job for job in finished.every_job if job.rule not in UPSTREAM]
+    assert jobs == [job for job in finished.every_job if job.rule not in UPSTREAM | EXTERNAL_SET]
     assert [job for job in jobs if job.rule == "train"] == [Job("train", (("model", m),)) for m in sorted(MODELS)]
 
 

@@ -19,8 +19,11 @@ def _pivot(table: pd.DataFrame, value: str, chance: str, centre: str) -> pd.Data
     return grid
 
 
-def localisation_markdown(table: pd.DataFrame, note: str | None, tolerance: float) -> str:
-    lines = ["# CAM localisation on the synthetic lesion boxes", ""]
+def localisation_markdown(
+    table: pd.DataFrame, note: str | None, tolerance: float, boxes: str = "the synthetic lesion boxes of MURA valid"
+) -> str:
+    """The localisation table as Markdown, one grid per score; ``boxes`` says whose boxes (the title)."""
+    lines = [f"# CAM localisation on {boxes}", ""]
     if note:
         return "\n".join([*lines, note, ""])
     lines += [
@@ -29,7 +32,8 @@ def localisation_markdown(table: pd.DataFrame, note: str | None, tolerance: floa
         "Energy share: the share of the min-max normalised map inside the box. "
         "Chance: box area / image area (energy) and the share of pixels within the tolerance of the box (pointing). "
         "Centre baseline: a Gaussian map peaking at the image centre, scored the same way. "
-        "Means over the scored MURA valid images (each image with a lesion box). Flat maps: the share of images "
+        "Means over the scored boxes (each image with a box; an image of an external set with several boxes counts "
+        "once per box). Flat maps: the share of images "
         "whose map has no contrast (Grad-CAM is all zero when no location raises the logit); they count as misses.",
         "",
     ]

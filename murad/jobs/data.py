@@ -27,3 +27,21 @@ def synthesize_mura(root: str, settings: dict, workers: int = 1) -> None:
         counts["lesion_boxes"],
         time.perf_counter() - started,
     )
+
+
+def synthesize_site(studies_csv: str, boxes_json: str, images_dir: str, settings: dict, workers: int = 1) -> None:
+    """Generate the synthetic external site (``murad.synthetic_site``): its DICOM files, ``studies.csv`` and the
+    lesion boxes as COCO JSON."""
+    from ..synthetic_site import generate_site
+
+    started = time.perf_counter()
+    counts = generate_site(studies_csv, boxes_json, images_dir, settings["studies"], settings["seed"], workers)
+    log.info(
+        "synthetic site under %s: %d studies (%d abnormal), %d DICOM images, %d lesion boxes in %.1f s",
+        images_dir,
+        counts["studies"],
+        counts["abnormal"],
+        counts["images"],
+        counts["boxes"],
+        time.perf_counter() - started,
+    )

@@ -178,3 +178,43 @@ def calibrate(
         overall["brier_after"],
         ", ".join(f"{name} {point['threshold']:.3f}" for name, point in thresholds.items()),
     )
+
+
+def subgroups(
+    valid_csvs: dict[str, str],
+    lesions_csv: str | None,
+    subgroup_csvs: dict[str, str],
+    out_csv: str,
+    table_files: dict[str, str],
+    threshold: float = 0.5,
+    repetitions: int = 1000,
+    seed: int = 0,
+) -> None:
+    """MURA valid's subgroups (abnormality kinds on synthetic data, and those the configuration names) measured by
+    every model and ensemble (``murad.subgroups``): their table and Table 7 in every format."""
+    import pandas as pd
+
+    from ..prediction_tables import read_study_table
+    from ..subgroups import (
+        NO_SUBGROUPS_NOTE,
+        TABLE7_CAPTION,
+        kind_subgroups,
+        read_subgroup,
+        subgroup_metrics,
+        table7_display,
+    )
+    from ..tables import write_table
+
+    studies = {name: read_study_table(path) for name, path in sorted(valid_csvs.items())}
+    valid = next(iter(studies.values()))
+    groups = kind_subgroups(valid, pd.read_csv(lesions_csv)) if lesions_csv else {}
+    for name, path in sorted(subgroup_csvs.items()):  # (the configuration check keeps their names apart)
+        groups[name] = ("given", read_subgroup(path, set(valid["study"])))
+    table = subgroup_metrics(studies, groups, threshold, repetitions, seed)
+    caption = TABLE7_CAPTION if groups else f"Table 7: {NO_SUBGROUPS_NOTE}"
+    keys = sorted(table_files)
+    with staged_outputs(out_csv, *(table_files[k] for k in keys)) as staged:
+        write_csv(table.round(6), staged[0])
+        files = dict(zip(keys, staged[1:], strict=True))
+        write_table(table, table7_display(table), caption, {key.rsplit("_", 1)[1]: files[key] for key in keys})
+    log.info("subgroups of MURA valid: %s; %d models and ensembles", ", ".join(sorted(groups)) or "none", len(studies))

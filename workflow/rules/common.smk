@@ -5,6 +5,8 @@ from pathlib import Path
 
 from murad.code_digest import murad_code_digest
 from murad.config import ConfigError, is_colormap, validate_config
+from murad.external import set_root
+from murad.subgroups import KIND_SUBGROUPS
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 from murad.result_names import (
     BEST_PER_BODY_PART,
@@ -52,10 +54,32 @@ ENSEMBLE_TOP_K = min(config["evaluation"]["ensemble_top_k"], len(MODELS))
 ENSEMBLES = sorted([BEST_PER_BODY_PART, top_k_name(ENSEMBLE_TOP_K)]) if len(MODELS) >= 2 else []
 EVALUATED = MODELS + ENSEMBLES
 
+# External test sets (external.smk), by name: every trained model (its first seed's run) and ensemble predicts each.
+# The synthetic site's files are the workflow's own (synthesize_site makes them); any other set's must exist.
+SYNTHETIC_SITE = "results/data/synthetic_site"
+SYNTHETIC_SITE_FILES = {"studies": f"{SYNTHETIC_SITE}/studies.csv", "boxes": f"{SYNTHETIC_SITE}/boxes.json"}
+EXTERNAL = sorted(config["external"])
+for _name, _set in sorted(config["external"].items()):
+    for _key in ("studies", "boxes"):
+        _path = _set.get(_key)
+        if _path is not None and _path != SYNTHETIC_SITE_FILES[_key] and not Path(_path).exists():
+            raise ConfigError(f"config key external.{_name}.{_key}: {_path}: no such file or folder")
+for _name, _path in sorted(config["evaluation"]["subgroups"].items()):
+    if not Path(_path).is_file():
+        raise ConfigError(f"config key evaluation.subgroups.{_name}: {_path}: no such file")
+    if config["dataset"]["source"] == "synthetic" and _name in KIND_SUBGROUPS:
+        raise ConfigError(f"config key evaluation.subgroups.{_name}: a subgroup of that name comes with the data")
+
+
+def _alternatives(names):
+    """A wildcard constraint matching exactly ``names`` (and nothing when there are none)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
 
 wildcard_constraints:
-    model="|".join(re.escape(m) for m in RUNS),  # a model, or a model's run with a further seed
-    name="|".join(re.escape(n) for n in EVALUATED + SEED_RUNS),  # that, or an ensemble (the metrics rule)
+    model=_alternatives(RUNS),  # a model, or a model's run with a further seed
+    name=_alternatives(EVALUATED + SEED_RUNS),  # that, or an ensemble (the metrics rule)
+    set=_alternatives(EXTERNAL),  # an external test set
     size=r"\d+",
 
 
@@ -111,6 +135,42 @@ def prediction_inputs(wildcards):
     }
 
 
+def external_set_files(wildcards):
+    """An external set's studies (CSV or folder) and, where it has them, its boxes."""
+    given = config["external"][wildcards.set]
+    return {"studies": given["studies"], **({"boxes": given["boxes"]} if given.get("boxes") else {})}
+
+
+def external_root(name):
+    """The folder an external set's image paths are relative to."""
+    return str(set_root(config["external"][name]["studies"]))
+
+
+def external_prediction_inputs(wildcards):
+    """A model's prediction job on an external set: the model, the set's checked tables and its cache at the
+    model's size."""
+    size = model_settings(wildcards.model)["image_size"]
+    return {
+        "model": f"results/models/{wildcards.model}/model.pt",
+        "images": f"results/external/{wildcards.set}/images.csv",
+        "boxes": f"results/external/{wildcards.set}/boxes.csv",
+        "cache": f"results/cache/external/{wildcards.set}_{size}px.npy",
+    }
+
+
+def subgroup_inputs(wildcards):
+    """MURA valid's studies of every model and ensemble, the lesion boxes (synthetic: the abnormality kinds) and the
+    configured subgroups' CSVs."""
+    inputs = {"valid": [valid_studies(name) for name in EVALUATED], "subgroups": SUBGROUP_FILES}
+    if config["dataset"]["source"] == "synthetic":
+        inputs["lesions"] = f"{DATA_ROOT}/lesions.csv"
+    return inputs
+
+
+SUBGROUP_NAMES = sorted(config["evaluation"]["subgroups"])
+SUBGROUP_FILES = [config["evaluation"]["subgroups"][name] for name in SUBGROUP_NAMES]
+
+
 def cam_inputs(wildcards):
     """A CAM job's inputs: the prediction job's (model, MURA valid's table and cache), and the lesion boxes if
     synthetic."""
@@ -125,6 +185,9 @@ def cam_inputs(wildcards):
 CAM_DRAWING_KEYS = ("per_body_part", "alpha", "colormap")
 CAM_MAP_SETTINGS = {key: value for key, value in config["cam"].items() if key not in ("models", *CAM_DRAWING_KEYS)}
 CAM_DRAWING_SETTINGS = {key: config["cam"][key] for key in CAM_DRAWING_KEYS}
+# What the CAMs of an external set's boxed images need (predict_external): its maps' batch size and the pointing
+# tolerance; which images is given by the set's boxes.
+CAM_EXTERNAL_SETTINGS = {key: config["cam"][key] for key in ("batch_size", "tolerance")}
 
 
 # --- What each job asks of a cluster, as rule-level resources (a site's profile keeps its `default-resources` and
@@ -213,6 +276,11 @@ def all_outputs():
         "results/cam/localization.md",
         "results/cam/localization.html",
         *expand("results/figures/cam_localization.{ext}", ext=("png", "svg")),
+        *expand("results/metrics/external/{set}/{name}.csv", set=EXTERNAL, name=EVALUATED),
+        *expand("results/cam/external/{set}/localization.csv", set=EXTERNAL),
+        *expand("results/tables/table{n}.{ext}", n=(6, 7), ext=TABLE_FORMATS),
+        *expand("results/figures/generalisation.{ext}", ext=FIGURE_FORMATS),
+        "results/metrics/subgroups.csv",
         "results/report/environment.csv",
         "results/report/config.yaml",
     ]

@@ -25,3 +25,27 @@ if config["dataset"]["source"] == "synthetic":
             murad_code=murad_code("synthesize_mura.py"),
         script:
             "../scripts/synthesize_mura.py"
+
+
+# The synthetic external site, made when an external set names its files (the default demo's config does):
+# another seed, body-part mix, image sizes and detector, as 12-bit MONOCHROME1 DICOM with COCO boxes.
+rule synthesize_site:
+    output:
+        studies=SYNTHETIC_SITE_FILES["studies"],
+        boxes=SYNTHETIC_SITE_FILES["boxes"],
+        images=directory(f"{SYNTHETIC_SITE}/images"),
+    log:
+        "results/logs/synthesize_site.log",
+    priority: 50
+    group:
+        "prepare"
+    conda:
+        "../../envs/murad.yaml"
+    threads: 2
+    resources:
+        mem_mb=DECODING_MEM_MB,
+    params:
+        settings=config["synthetic_site"],
+        murad_code=murad_code("synthesize_site.py"),
+    script:
+        "../scripts/synthesize_site.py"

@@ -141,3 +141,42 @@ rule calibrate:
         murad_code=murad_code("calibrate.py"),
     script:
         "../scripts/calibrate.py"
+
+
+rule subgroups:
+    input:
+        unpack(subgroup_inputs),
+        # not read: it runs after the ensembles' metrics, beside compare_to_best, so no more than two steps of the
+        # `summary` group job run side by side (2 CPUs, see common.smk)
+        after=expand("results/metrics/{name}.csv", name=ENSEMBLES),
+    output:
+        **{
+            f"table7_{ext}": (
+                report(
+                    f"results/tables/table7.{ext}",
+                    caption="../report/table7.rst",
+                    category="7. External test sets and subgroups",
+                    subcategory="subgroups",
+                    labels={"table": "Table 7"},
+                )
+                if ext == "html"
+                else f"results/tables/table7.{ext}"
+            )
+            for ext in TABLE_FORMATS
+        },
+        table="results/metrics/subgroups.csv",
+    log:
+        "results/logs/subgroups.log",
+    group:
+        "summary"
+    conda:
+        "../../envs/murad.yaml"
+    params:
+        evaluated=EVALUATED,
+        subgroups=SUBGROUP_NAMES,
+        threshold=config["evaluation"]["threshold"],
+        repetitions=config["evaluation"]["bootstrap"],
+        seed=config["evaluation"]["seed"],
+        murad_code=murad_code("subgroups.py"),
+    script:
+        "../scripts/subgroups.py"
