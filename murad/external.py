@@ -30,12 +30,13 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .mura import BODY_PART_FOLDER, body_part_in
 from .radiographs import RadiographError, read_radiograph
 
 SET_NAME = re.compile(r"^[a-z0-9_]+$")
@@ -43,7 +44,6 @@ SET_COLUMNS = ["row", "path", "patient", "study", "body_part", "label", "kind", 
 BOX_COLUMNS = ["path", "kind", "x0", "y0", "x1", "y1", "width", "height"]  # lesions.csv's, one row per box
 DEFAULT_BOX_KIND = "lesion"
 UNKNOWN_BODY_PART = "unknown"
-BODY_PART_FOLDER = re.compile(r"^XR_(?P<part>[A-Z0-9_]+)$")
 STUDY_FOLDER = re.compile(r"^.+_(?P<suffix>positive|negative)$")
 LABEL_OF_SUFFIX = {"positive": 1, "negative": 0}
 
@@ -62,15 +62,6 @@ def set_root(studies: str | Path) -> Path:
     """The folder a set's paths are relative to: the folder itself, or the CSV's folder."""
     studies = Path(studies)
     return studies if studies.is_dir() else studies.parent
-
-
-def _body_part_in(*paths: str) -> str | None:
-    for path in paths:
-        for part in PurePosixPath(path).parts:
-            match = BODY_PART_FOLDER.match(part)
-            if match:
-                return match["part"].lower()
-    return None
 
 
 # ----------------------------------------------------------------------------------------------- the studies
@@ -126,7 +117,7 @@ def read_set_csv(path: Path) -> pd.DataFrame:
                 f"row {first[0]}"
             )
         patient = _cell(row, "patient") or study
-        body_part = body_part or _body_part_in(study, image) or ""
+        body_part = body_part or body_part_in(study, image) or ""
         records.append([number, image, patient, study, body_part, int(label)])
     return pd.DataFrame(records, columns=SET_COLUMNS[:6])
 

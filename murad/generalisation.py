@@ -28,6 +28,7 @@ from .ensembles import best_on_tuning, best_per_body_part, top_k_mean, tuning_sc
 from .metrics import point_metrics, resampled_metrics, study_metrics
 from .operating_points import OPERATING_METRICS, SavedOperatingPoints, operating_point_metrics
 from .result_names import BEST_PER_BODY_PART, ordered, top_k_name
+from .tables import number_text
 
 TABLE6_COLUMNS = [
     "set",
@@ -206,10 +207,6 @@ def _valid_ece(calibration: pd.DataFrame | None) -> float:
 # ------------------------------------------------------------------------------------------ Table 6, the figure
 
 
-def _fmt(value, digits: int = 3) -> str:
-    return "–" if pd.isna(value) else f"{value:.{digits}f}"
-
-
 def table6_display(table: pd.DataFrame) -> pd.DataFrame:
     """Human-readable Table 6: a row per set and model, 'value [95% CI]'."""
     shown = pd.DataFrame(
@@ -222,13 +219,14 @@ def table6_display(table: pd.DataFrame) -> pd.DataFrame:
     for metric in ("kappa", "auc", "delta_kappa"):
         label = {"kappa": "kappa", "auc": "AUC", "delta_kappa": "Δkappa vs valid"}[metric]
         shown[label] = [
-            f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_low'])}, {_fmt(r[f'{metric}_high'])}]" for _, r in table.iterrows()
+            f"{number_text(r[metric])} [{number_text(r[f'{metric}_low'])}, {number_text(r[f'{metric}_high'])}]"
+            for _, r in table.iterrows()
         ]
         if metric == "auc":
-            shown["kappa on valid"] = [_fmt(v) for v in table["kappa_valid"]]
-    shown["ECE (valid)"] = [f"{_fmt(r.ece)} ({_fmt(r.ece_valid)})" for r in table.itertuples()]
-    shown["rule-out sensitivity"] = [_fmt(v) for v in table["rule_out_sensitivity"]]
-    shown["rule-out specificity"] = [_fmt(v) for v in table["rule_out_specificity"]]
+            shown["kappa on valid"] = [number_text(v) for v in table["kappa_valid"]]
+    shown["ECE (valid)"] = [f"{number_text(r.ece)} ({number_text(r.ece_valid)})" for r in table.itertuples()]
+    shown["rule-out sensitivity"] = [number_text(v) for v in table["rule_out_sensitivity"]]
+    shown["rule-out specificity"] = [number_text(v) for v in table["rule_out_specificity"]]
     return shown
 
 

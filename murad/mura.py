@@ -50,6 +50,19 @@ def body_part_folder(body_part: str) -> str:
     return f"XR_{body_part.upper()}"
 
 
+BODY_PART_FOLDER = re.compile(r"^XR_(?P<part>[A-Z][A-Z0-9_]*)$")  # MURA's naming, XR_ELBOW; other sites' too
+
+
+def body_part_in(*paths: str) -> str | None:
+    """``elbow`` for the first path with an ``XR_ELBOW`` folder in it, else None."""
+    for path in paths:
+        for part in PurePosixPath(path).parts:
+            match = BODY_PART_FOLDER.match(part)
+            if match:
+                return match["part"].lower()
+    return None
+
+
 def image_paths_csv(split: str) -> str:
     return f"{RELEASE}/{split}_image_paths.csv"
 

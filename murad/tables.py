@@ -108,7 +108,8 @@ def table4(metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _fmt(value, digits: int = 3) -> str:
+def number_text(value, digits: int = 3) -> str:
+    """A table cell's number: ``digits`` decimals, a dash where there is none."""
     return "–" if pd.isna(value) else f"{value:.{digits}f}"
 
 
@@ -126,29 +127,33 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
     shown = pd.DataFrame({"model": [mark(r) for r in table.itertuples()]})
     for metric in TABLE3_METRICS:
         shown[metric] = [
-            f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_low'])}, {_fmt(r[f'{metric}_high'])}] "
-            f"({_fmt(r[f'paper_{metric}'])})"
+            f"{number_text(r[metric])} [{number_text(r[f'{metric}_low'])}, {number_text(r[f'{metric}_high'])}] "
+            f"({number_text(r[f'paper_{metric}'])})"
             for _, r in table.iterrows()
         ]
     shown["params (M)"] = [
-        f"{_fmt(r['params_millions'], 1)} ({_fmt(r['paper_params_millions'], 1)})" for _, r in table.iterrows()
+        f"{number_text(r['params_millions'], 1)} ({number_text(r['paper_params_millions'], 1)})"
+        for _, r in table.iterrows()
     ]
     shown["training (min)"] = [
-        f"{_fmt(r['training_minutes'], 1)} ({_fmt(r['paper_training_time'], 0)})" for _, r in table.iterrows()
+        f"{number_text(r['training_minutes'], 1)} ({number_text(r['paper_training_time'], 0)})"
+        for _, r in table.iterrows()
     ]
     if table["best_on_tune"].any():
         for metric in ("kappa", "auc"):
             shown[f"Δ{metric} vs best (Holm p)"] = [
                 f"{r[f'delta_{metric}']:+.3f} [{r[f'delta_{metric}_low']:+.3f}, {r[f'delta_{metric}_high']:+.3f}] "
-                f"({_fmt(r[f'p_{metric}_holm'])})"
+                f"({number_text(r[f'p_{metric}_holm'])})"
                 if not pd.isna(r[f"delta_{metric}"])
                 else ""
                 for _, r in table.iterrows()
             ]
-    shown["images seen"] = [_fmt(value, 0) for value in table["images_seen"]]
+    shown["images seen"] = [number_text(value, 0) for value in table["images_seen"]]
     if (table["seeds"] > 1).any():
         shown["kappa over seeds"] = [
-            f"{_fmt(r.kappa_seeds_mean)} ± {_fmt(r.kappa_seeds_sd)} ({r.seeds:.0f} seeds)" if r.seeds > 1 else ""
+            f"{number_text(r.kappa_seeds_mean)} ± {number_text(r.kappa_seeds_sd)} ({r.seeds:.0f} seeds)"
+            if r.seeds > 1
+            else ""
             for r in table.itertuples()
         ]
     return shown
@@ -166,9 +171,9 @@ def table4_display(table: pd.DataFrame) -> pd.DataFrame:
         paper = table.get(f"paper_{model}")
         cells = []
         for i, row in table.iterrows():
-            cell = _fmt(row[model]) + ("*" if row["best_model"] == model else "")
+            cell = number_text(row[model]) + ("*" if row["best_model"] == model else "")
             if paper is not None:
-                cell += f" ({_fmt(paper.iloc[i])})"
+                cell += f" ({number_text(paper.iloc[i])})"
             cells.append(cell)
         shown[model] = cells
     return shown
@@ -274,17 +279,18 @@ def table5(calibration: dict[str, pd.DataFrame], operating_points: dict[str, pd.
 
 
 def table5_display(table: pd.DataFrame) -> pd.DataFrame:
-    shown = pd.DataFrame({"model": table["model"], "T": [_fmt(t, 2) for t in table["temperature"]]})
+    shown = pd.DataFrame({"model": table["model"], "T": [number_text(t, 2) for t in table["temperature"]]})
     for score in ("brier", "ece"):
         shown[f"{score.upper() if score == 'ece' else 'Brier'} before → after"] = [
-            f"{_fmt(r[f'{score}_before'])} → {_fmt(r[f'{score}_after'])}" for _, r in table.iterrows()
+            f"{number_text(r[f'{score}_before'])} → {number_text(r[f'{score}_after'])}" for _, r in table.iterrows()
         ]
     for point in ("best_kappa", "rule_out"):
-        shown[f"{point.replace('_', ' ')}: threshold"] = [_fmt(v) for v in table[f"{point}_threshold"]]
+        shown[f"{point.replace('_', ' ')}: threshold"] = [number_text(v) for v in table[f"{point}_threshold"]]
         for metric in ("sensitivity", "specificity", "ppv", "npv"):
             key = f"{point}_{metric}"
             shown[f"{point.replace('_', ' ')}: {metric}"] = [
-                f"{_fmt(r[key])} [{_fmt(r[f'{key}_low'])}, {_fmt(r[f'{key}_high'])}]" for _, r in table.iterrows()
+                f"{number_text(r[key])} [{number_text(r[f'{key}_low'])}, {number_text(r[f'{key}_high'])}]"
+                for _, r in table.iterrows()
             ]
     return shown
 

@@ -12,6 +12,17 @@ from ..io import staged_outputs, write_csv, write_json
 log = logging.getLogger("murad")
 
 
+def check_external_set(studies: str, boxes: str | None = None, workers: int = 1, name: str | None = None):
+    """Check a set (``murad.external.check_set``: every image decoded; one line naming the file and row at the first
+    problem) and log its counts on one line; the checked set. Also ``murad check-set``, which writes nothing."""
+    from ..external import check_set, describe
+
+    started = time.perf_counter()
+    checked = check_set(studies, boxes, workers)
+    log.info("%s; checked in %.1f s", describe(name or str(studies), checked.summary), time.perf_counter() - started)
+    return checked
+
+
 def verify_external(
     set_name: str,
     studies: str,
@@ -21,27 +32,14 @@ def verify_external(
     verification_json: str,
     workers: int = 1,
 ) -> None:
-    """Read and check an external set (``murad.external.check_set``: every image decoded; one line naming the file
-    and row at the first problem, nothing written) and write its image and box tables and a record of its counts."""
-    from ..external import check_set, describe
-
-    started = time.perf_counter()
-    checked = check_set(studies, boxes, workers)
+    """Check an external set (:func:`check_external_set`; nothing written on a refusal) and write its image and box
+    tables and a record of its counts."""
+    checked = check_external_set(studies, boxes, workers, set_name)
     record = {"set": set_name, "studies_file": studies, "boxes_file": boxes, "root": str(checked.root)}
     with staged_outputs(images_csv, boxes_csv, verification_json) as (images_path, boxes_path, record_path):
         write_csv(checked.images, images_path)
         write_csv(checked.boxes, boxes_path)
         write_json({**record, **checked.summary}, record_path)
-    log.info("%s; checked in %.1f s", describe(set_name, checked.summary), time.perf_counter() - started)
-
-
-def check_external_set(studies: str, boxes: str | None = None, workers: int = 1) -> None:
-    """``murad check-set``: check a set as ``verify_external`` does, writing nothing; its counts on one line."""
-    from ..external import check_set, describe
-
-    started = time.perf_counter()
-    checked = check_set(studies, boxes, workers)
-    log.info("%s; checked in %.1f s", describe(str(studies), checked.summary), time.perf_counter() - started)
 
 
 def cache_external(images_csv: str, root: str, size: int, cache_path: str, workers: int = 1) -> None:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..errors import InputError
+from ..mura import body_part_in
 from .names import shown
 
-BODY_PART_FOLDER = re.compile(r"^XR_(?P<part>[A-Z]+)$")
 HIDDEN_PREFIX = "."
 
 
@@ -35,15 +34,6 @@ class Study:
     images: list[Path] = field(default_factory=list)  # every entry given as one of its images, read or not
     body_part: str | None = None
     unlisted: str | None = None  # why its folder could not be listed
-
-
-def body_part_of(path: str) -> str | None:
-    """``elbow`` for a path with an ``XR_ELBOW`` folder in it (MURA's naming), else None."""
-    for part in PurePosixPath(path).parts:
-        match = BODY_PART_FOLDER.match(part)
-        if match:
-            return match["part"].lower()
-    return None
 
 
 def _is_folder(entry: os.DirEntry) -> bool:
@@ -65,14 +55,14 @@ def studies_in_folder(root: Path) -> tuple[list[Study], int]:
                 entries = sorted(listing, key=lambda entry: entry.name)
         except OSError as error:
             reason = f"the folder cannot be listed ({error.strerror or type(error).__name__})"
-            studies.append(Study(name, [], body_part_of(name), unlisted=reason))
+            studies.append(Study(name, [], body_part_in(name), unlisted=reason))
             continue
         visible = [entry for entry in entries if not entry.name.startswith(HIDDEN_PREFIX)]
         hidden += len(entries) - len(visible)
         folders = [Path(entry.path) for entry in visible if _is_folder(entry)]
         others = [Path(entry.path) for entry in visible if not _is_folder(entry)]
         if others or not folders:
-            studies.append(Study(name, others, body_part_of(name)))
+            studies.append(Study(name, others, body_part_in(name)))
         pending.extend(reversed(folders))
     return sorted(studies, key=lambda study: study.name), hidden
 
@@ -109,7 +99,7 @@ def studies_in_csv(table: Path, root: Path | None = None, outside: Path | None =
         entry = studies.setdefault(study, Study(study))
         entry.images.append(path)
         given = (row.get("body_part") or "").strip().lower() or None
-        entry.body_part = entry.body_part or given or body_part_of(study) or body_part_of(path_text)
+        entry.body_part = entry.body_part or given or body_part_in(study, path_text)
     return list(studies.values())
 
 
