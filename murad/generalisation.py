@@ -258,7 +258,10 @@ def generalisation_figure(table6: pd.DataFrame):
         (name, table6[table6["set"] == name].set_index("model").reindex(names), "kappa") for name in sets
     ]
     colours = sns.color_palette(n_colors=len(series))
-    step = 0.7 / max(1, len(series) - 1)
+    step = 0.5 / max(1, len(series) - 1)  # a model's markers within its own band, clear of the next model's
+    for row in range(0, len(names), 2):
+        ax.axhspan(row - 0.5, row + 0.5, color="0.94", zorder=0)
+    ax.grid(axis="y", visible=False)
     for index, (label, rows, column) in enumerate(series):
         offset = (index - (len(series) - 1) / 2) * step
         values = rows[column].to_numpy(float)
@@ -276,7 +279,7 @@ def generalisation_figure(table6: pd.DataFrame):
             label=label,
         )
     ax.set_yticks(y, [f"{n}  (best on tune)" if n in best else n for n in names], fontsize=7)
-    ax.invert_yaxis()
+    ax.set_ylim(len(names) - 0.5, -0.5)  # the first model on top
     ax.axvline(0, color="grey", linewidth=0.6)
     lowest = np.nanmin([np.nanmin(rows[f"{column}_low"].to_numpy(float), initial=0.0) for _, rows, column in series])
     ax.set(xlim=(min(-0.1, lowest - 0.05), 1.0), xlabel="study-level Cohen's kappa (95% bootstrap CI)")
