@@ -172,8 +172,8 @@ def predict_command(args: argparse.Namespace) -> int:
     """``murad predict``'s exit status: 0 every study ok, 3 written but not all ok (1 and 2 leave by SystemExit);
     Ctrl-C or SIGTERM end it with one line and 130 or 143, nothing partial left in ``--out``."""
     from .interruption import Stopped, stoppable
+    from .names import shown
     from .worklist.build import make_worklist
-    from .worklist.names import shown
 
     try:
         with stoppable():

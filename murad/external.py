@@ -37,6 +37,7 @@ import pandas as pd
 
 from .errors import InputError
 from .mura import BODY_PART_FOLDER, body_part_in
+from .names import shown
 from .radiographs import RadiographError, read_radiograph
 
 SET_NAME = re.compile(r"^[a-z0-9_]+$")
@@ -75,10 +76,16 @@ def _csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[tu
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = header
-            rows = [(reader.line_num, row) for row in reader if any((v or "").strip() for v in row.values())]
+            rows = [
+                (_first_line(reader.line_num, row), row)
+                for row in reader
+                if any((v or "").strip() for v in row.values())
+            ]
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start} of the file)") from None
+    except (OSError, csv.Error) as error:
         raise InputError(f"{path}: not a readable CSV ({error})") from None
     missing = [column for column in required if column not in header]
     if missing:
@@ -88,8 +95,25 @@ def _csv_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[tu
     return header, rows
 
 
+def _first_line(last_line: int, row: dict) -> int:
+    """The line a record starts on, from the line it ends on and the line breaks inside its quoted cells."""
+    breaks = sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in row.values() if isinstance(v, str))
+    return last_line - breaks
+
+
 def _cell(row: dict, column: str) -> str:
     return (row.get(column) or "").strip()
+
+
+def plain_name(text: str, where: str) -> str:
+    """``text`` (a path, study or patient) when it is printable UTF-8 text; else :class:`InputError` at ``where``:
+    the set's tables are text files, one row per image (``murad predict`` takes any name; a test set is renamed)."""
+    if not text.isprintable():
+        raise InputError(
+            f"{where}: {shown(text)} holds a control character or bytes that are not UTF-8 (the set's tables are "
+            "text, one row per image): rename it"
+        )
+    return text
 
 
 def read_set_csv(path: Path) -> pd.DataFrame:
@@ -116,7 +140,9 @@ def read_set_csv(path: Path) -> pd.DataFrame:
                 f"{where}: study {study} has body part {body_part or '(none)'} here but {first[2] or '(none)'} in "
                 f"row {first[0]}"
             )
-        patient = _cell(row, "patient") or study
+        for column, value in (("path", image), ("study", study)):
+            plain_name(value, f"{where}, column {column}")
+        patient = plain_name(_cell(row, "patient") or study, f"{where}, column patient")
         body_part = body_part or body_part_in(study, image) or ""
         records.append([number, image, patient, study, body_part, int(label)])
     return pd.DataFrame(records, columns=SET_COLUMNS[:6])
@@ -142,6 +168,7 @@ def read_set_folder(root: Path) -> tuple[pd.DataFrame, list[dict]]:
             other.append({"path": relative.as_posix(), "reason": "not in a XR_<PART>/<patient>/<study>_positive|"
                           "negative/ folder"})  # fmt: skip
             continue
+        plain_name(relative.as_posix(), str(root))
         study_path = "/".join(names[:3]) + "/"
         label = LABEL_OF_SUFFIX[study["suffix"]]
         records.append([len(records) + 1, relative.as_posix(), names[1], study_path, part["part"].lower(), label])

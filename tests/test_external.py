@@ -443,3 +443,40 @@ def test_a_bad_external_set_stops_a_local_run_before_any_training(small_mura, tm
         in (tmp_path / "work/results/logs/verify_external/site_b.log").read_text()
     )
     assert not (tmp_path / "work/results/models").exists() and not (tmp_path / "work/results/external").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"path,study,label\nr\xf6ntgen.png,s1,1\n", r"not UTF-8 text \(byte 18 of the file\)"),
+        (
+            b"path,study,label\na.png,s1,1\nb\x00.png,s2,0\n",
+            r"row 3, column path: b\\x00\.png holds a control character",
+        ),
+        (b'path,study,label\n"cr\rname.png",s1,1\n', r"row 2, column path: cr\\x0dname\.png holds a control character"),
+        (b"path,study,label\na.png,s1,1\npipe.png,s2,0\n", r"row 3: pipe\.png: a named pipe \(FIFO\), not a file"),
+        (b"path,study,label\na.png,s1,1\nfolder.png,s2,0\n", r"row 3: folder\.png: a folder, not a file"),
+    ],
+    ids=["latin-1 csv", "nul", "carriage return", "a pipe", "a folder"],
+)
+def test_names_and_files_a_set_cannot_hold_are_refused_in_one_line_and_nothing_is_opened_that_is_not_a_file(
+    tmp_path, content, message
+):
+    import os
+
+    Image.fromarray(picture(0)).save(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "pipe.png")  # opened for reading, it would wait for a writer for ever
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "studies.csv").write_bytes(content)
+    with pytest.raises(InputError, match=f"^{tmp_path}/studies.csv: {message}"):
+        check_set(tmp_path / "studies.csv")
+
+
+def test_a_set_folder_with_a_name_that_is_not_utf8_is_refused_naming_it(tmp_path):
+    import os
+
+    study = tmp_path / "XR_HAND/p1/study1_positive"
+    study.mkdir(parents=True)
+    Image.fromarray(picture(0)).save(os.path.join(os.fsencode(study), b"r\xf6ntgen.png"))
+    with pytest.raises(InputError, match=r"XR_HAND/p1/study1_positive/r\\xf6ntgen\.png holds a control character"):
+        check_set(tmp_path)

@@ -186,8 +186,8 @@ def study_trees(draw) -> dict[bytes, dict[bytes, bool]]:
 def test_any_file_and_folder_names_the_run_completes_and_every_file_has_its_row(tmp_path_factory, untrained_model):
     import os
 
+    from murad.names import original
     from murad.worklist.build import make_worklist
-    from murad.worklist.names import original
 
     png = io.BytesIO()
     Image.fromarray(_grey()).save(png, format="PNG")

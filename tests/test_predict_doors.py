@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from murad import synthetic_dicom
-from murad.worklist.names import original, shown
+from murad.names import original, shown
 from murad.worklist.output import LOCK, MARKER
 
 from .conftest import fake_trained_model

@@ -5,5 +5,4 @@
 - :mod:`murad.worklist.build`: reading, predicting and drawing, and the files written (:func:`make_worklist`).
 - :mod:`murad.worklist.page`: ``worklist.html``.
 - :mod:`murad.worklist.output`: the output folder: what a run owns there, its lock, and swapping the files in.
-- :mod:`murad.worklist.names`: any file name as one line of printable text, and back.
 """

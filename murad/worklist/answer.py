@@ -24,9 +24,9 @@ import numpy as np
 from ..calibration import apply_temperature
 from ..errors import InputError
 from ..io import file_sha256
+from ..names import shown
 from ..operating_points import SavedOperatingPoints, read_operating_points
 from ..result_names import BEST_PER_BODY_PART, ENSEMBLE_PREFIX
-from .names import shown
 
 log = logging.getLogger("murad")
 

@@ -8,7 +8,7 @@ file it was given has its row in ``images.csv``, read or not.
 
 ``OUT_DIR`` gets ``worklist.csv`` (one row per study, ranked), ``images.csv`` (one row per file),
 ``worklist.html``, ``overlays/`` and the run's record, each swapped in whole when everything is done; nothing else
-there is touched (:mod:`murad.worklist.output`). Names are written as :func:`murad.worklist.names.shown` gives them.
+there is touched (:mod:`murad.worklist.output`). Names are written as :func:`murad.names.shown` gives them.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io import write_csv
+from ..names import shown
 from ..radiographs import RadiographError, read_radiograph, squash
 from .answer import Answerer, Call, Member, model_files, read_saved
-from .names import shown
 from .output import IMAGE_COLUMNS, OVERLAYS, WORKLIST_COLUMNS, OutputFolder, check_output_folder
 from .studies import Study, find_studies
 

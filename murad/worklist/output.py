@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..interruption import Stopped, uninterrupted
-from .names import shown
+from ..names import shown
 
 log = logging.getLogger("murad")
 

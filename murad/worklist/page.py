@@ -7,7 +7,7 @@ from html import escape
 
 import pandas as pd
 
-from .names import shown
+from ..names import shown
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #1a1a1a; }

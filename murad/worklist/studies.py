@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..mura import body_part_in
-from .names import shown
+from ..names import shown
 
 HIDDEN_PREFIX = "."
 

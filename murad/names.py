@@ -1,4 +1,5 @@
-"""File and folder names as ``murad predict`` writes them: any name a Linux file system holds, as printable text.
+"""File and folder names as murad writes them (``murad predict``, an external set's checks): any name a Linux file
+system holds, as printable text.
 
 A name on Linux is bytes (anything but ``/`` and NUL); Python holds the bytes that are not UTF-8 as lone surrogates
 (``os.fsdecode``). What murad writes (``worklist.csv``, ``images.csv``, ``worklist.html``, its messages) shows each
