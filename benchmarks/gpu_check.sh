@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU path of murad measured on one GPU in about 6 minutes (each part has its own time limit), from the project
+# The GPU path of murad measured on one GPU in about 9 minutes (each part has its own time limit), from the project
 # root of a set-up checkout (the venv of the README's quick start):
 #
 #     bash benchmarks/gpu_check.sh [PYTHON]        # PYTHON: default .venv/bin/python
@@ -7,8 +7,10 @@
 # Prints: the GPU; the loader (uint8 cache -> pinned -> GPU augmentation) against per-image PIL decoding +
 # torchvision transforms at 320 px; training images/s of densenet121 and resnet50 at 320 px in fp32, bf16 +
 # channels_last and with torch.compile; every model of config.paper.yaml at its batch size (training and evaluation
-# images/s, peak GPU memory) and the projected GPU-hours of the paper's configuration; and a tiny end-to-end run of
-# the workflow (two models at 320 px) through Snakemake on the GPU. Goals on an H100-class GPU: densenet121 >= 2,000
+# images/s, peak GPU memory) and the projected GPU-hours of the paper's configuration, then the same for
+# config.modern.yaml's models after the paper; whether training.deterministic gives identical histories, on and off,
+# and what it costs in images/s; and a tiny end-to-end run of the workflow (two models at 320 px) through Snakemake on
+# the GPU. Goals on an H100-class GPU: densenet121 >= 2,000
 # training images/s at 320 px, the loader >= 10x the PIL loader, the 18 models <= 12 GPU-hours.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,15 @@ section "2-4. training throughput, peak memory, GPU-hours of the paper's configu
 timeout 240 "$PYTHON" benchmarks/gpu_check.py --steps 10 || status=1
 finished
 
-section "5. the workflow end to end on the GPU: synthetic data, densenet121 and resnet50 at 320 px, 2 epochs" 100
+section "5. config.modern.yaml's models after the paper at their sizes and batch sizes: memory, GPU-hours" 240
+timeout 240 "$PYTHON" benchmarks/gpu_check.py --steps 10 --config config.modern.yaml --beyond-paper || status=1
+finished
+
+section "6. training.deterministic: resnet50 at 320 px, 2 epochs of 512 images, twice in each mode" 150
+timeout 150 "$PYTHON" benchmarks/determinism.py --model resnet50 --size 320 --images 512 --threads "$(nproc)" || status=1
+finished
+
+section "7. the workflow end to end on the GPU: synthetic data, densenet121 and resnet50 at 320 px, 2 epochs" 100
 work=$(mktemp -d)
 cat > "$work/config.yaml" <<YAML
 dataset: {source: synthetic, root: results/data/synthetic}

@@ -27,7 +27,7 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodF
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from .calibration import apply_temperature, reliability_table
-from .result_names import ordered
+from .result_names import GROUPS, model_group, ordered
 
 BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
 
@@ -59,6 +59,10 @@ def kappa_heatmap(table3: pd.DataFrame, table4: pd.DataFrame):
         ax=ax,
     )
     ax.set(xlabel="", ylabel="", title="Study-level kappa on MURA valid per body part")
+    groups = [model_group(name) for name in names]
+    for column in range(1, len(names)):  # a white line between the groups (the paper's models, the modern, ensembles)
+        if groups[column] != groups[column - 1]:
+            ax.axvline(column, color="white", linewidth=3)
     ax.tick_params(axis="x", labelrotation=90)
     ax.tick_params(axis="y", labelrotation=0)  # body parts across: down the side, "shoulder" ran into "humerus"
     return figure
@@ -69,7 +73,8 @@ def metric_bars(table3: pd.DataFrame):
     names = list(table3["model"])
     overall = table3.set_index("model")
     figure, axes = _grid(len(BAR_METRICS), 3, (4.2, 0.22 * len(names) + 1.2), sharey=True)
-    colours = sns.color_palette(n_colors=2)
+    colours = dict(zip(GROUPS, sns.color_palette(n_colors=len(GROUPS)), strict=True))
+    groups = [model_group(name) for name in names]
     for ax, metric in zip(axes, BAR_METRICS, strict=False):
         values = overall[metric].to_numpy(float)
         low = values - overall[f"{metric}_low"].to_numpy(float)
@@ -79,14 +84,18 @@ def metric_bars(table3: pd.DataFrame):
             y,
             values,
             xerr=np.vstack([low, high]),
-            color=[colours[n.startswith("ensemble_")] for n in names],
+            color=[colours[group] for group in groups],
             error_kw={"elinewidth": 0.8, "capsize": 2},
         )
         ax.set_yticks(y, names)
         ax.invert_yaxis()
         ax.set(xlim=(min(0.0, np.nanmin(values - low, initial=0)), 1.0), title=metric)
+    shown = [group for group in GROUPS if group in groups]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[group]) for group in shown]
     figure.suptitle("Overall study-level metrics on MURA valid (bars: point estimate, whiskers: 95% bootstrap CI)")
-    figure.tight_layout()
+    legend_inches = 0.4  # the groups' legend in a strip of its own below the panels
+    figure.tight_layout(rect=(0, legend_inches / figure.get_figheight(), 1, 1))
+    figure.legend(handles, shown, loc="lower center", ncol=len(shown), fontsize=8, frameon=False)
     return figure
 
 

@@ -6,9 +6,11 @@ Training (its tuning split), the workflow's ``predict`` and ``cam_maps`` jobs an
 
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,44 @@ RECORD_KEYS = ("model", "settings", "state_dict")
 
 def choose_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+@contextmanager
+def algorithm_choice(device: torch.device, deterministic: bool) -> Iterator[dict]:
+    """PyTorch's algorithm choice for a training run, restored afterwards; yields the flags as set, for meta.json.
+
+    Deterministic: cudnn's deterministic algorithms, its benchmark mode off, ``torch.use_deterministic_algorithms``
+    and cuBLAS's fixed workspace (``CUBLAS_WORKSPACE_CONFIG``, unless the job's environment sets it): the same
+    history on the same GPU and software, at some cost in speed (benchmarks/gpu_check.sh measures it). An operation
+    with no deterministic CUDA implementation (VGG's adaptive average pooling to 7 x 7 from a larger grid, in its
+    backward pass) warns in the job's log instead of stopping the run (``warn_only``). Otherwise cudnn's benchmark
+    mode picks the fastest algorithms, which may differ from run to run. On a CPU both give the same results.
+    """
+    previous = (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if deterministic and workspace is None:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    try:
+        yield {
+            "deterministic": deterministic,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        }
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[:2]
+        torch.use_deterministic_algorithms(previous[2], warn_only=previous[3])
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def autocast(device: torch.device):

@@ -27,15 +27,21 @@ def run_job(snakemake, job: Callable[..., object], **kwargs) -> None:
 
 
 def run_logged(job: Callable[..., object], log_path: str | None, **kwargs) -> object:
-    """Run ``job(**kwargs)`` logging to ``log_path`` and return what it returns; exit 1 on bad input, 143 when
-    stopped by SIGTERM (resumable)."""
+    """Run ``job(**kwargs)`` logging to ``log_path`` and return what it returns; exit 1 on bad input (one line),
+    143 when stopped by SIGTERM (resumable), and 1 on any other error, its traceback in the log and a one-line
+    summary last. Python's warnings (a non-deterministic CUDA operation, say) go to the log too."""
     setup_logging(log_path)
-
+    logging.captureWarnings(True)
+    log = logging.getLogger("murad")
     try:
         return job(**kwargs)
     except EXPECTED_ERRORS as error:
-        logging.getLogger("murad").error("%s", error)
+        log.error("%s", error)
         sys.exit(1)
     except Preempted as stop:
-        logging.getLogger("murad").warning("%s; checkpoint saved, run the same command again to resume", stop)
+        log.warning("%s; checkpoint saved, run the same command again to resume", stop)
         sys.exit(PREEMPTED_EXIT_CODE)
+    except Exception as error:
+        log.error("unexpected error, its traceback:", exc_info=True)
+        log.error("%s: %s", type(error).__name__, str(error).splitlines()[0] if str(error) else "(no message)")
+        sys.exit(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .families import PAPER_MODELS
+
 # The report's figures (murad.figures draws them), each as results/figures/<name>.<format>.
 FIGURES = (
     "kappa_heatmap",
@@ -45,6 +47,18 @@ def top_k_name(k: int) -> str:
     return f"{ENSEMBLE_PREFIX}top{k}_mean"
 
 
+# Every table and figure groups its rows: the paper's 18 architectures (and their seed runs), the architectures
+# after it (config.modern.yaml), then the ensembles.
+GROUPS = ("paper", "modern", "ensemble")
+
+
+def model_group(name: str) -> str:
+    """``paper``, ``modern`` or ``ensemble``: a result name's group in the tables and figures."""
+    if name.startswith(ENSEMBLE_PREFIX):
+        return "ensemble"
+    return "paper" if run_model(name)[0] in PAPER_MODELS else "modern"
+
+
 def ordered(names) -> list[str]:
-    """Result names in the order every table and figure shows them: models by name, then ensembles by name."""
-    return sorted(names, key=lambda name: (name.startswith(ENSEMBLE_PREFIX), name))
+    """Result names in the order every table and figure shows them: by group (:data:`GROUPS`), then by name."""
+    return sorted(names, key=lambda name: (GROUPS.index(model_group(name)), name))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import write_csv
-from .result_names import ENSEMBLE_PREFIX, ordered, run_model
+from .result_names import ENSEMBLE_PREFIX, model_group, ordered, run_model
 
 TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
@@ -36,7 +36,7 @@ def table3(
     rows = []
     for model in ordered(metrics):
         overall = metrics[model].set_index("scope").loc["overall"]
-        row = {"model": model, "n_studies": int(overall["n_studies"])}
+        row = {"model": model, "group": model_group(model), "n_studies": int(overall["n_studies"])}
         # A model that calls every study of MURA valid the same class (kappa 0 by construction): with the demo's
         # few training images it learned no contrast yet, which says nothing of its architecture.
         row["one_class"] = bool(overall["n_called_abnormal"] in (0, overall["n_studies"]))
@@ -124,20 +124,21 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
             + (f" {TIED_MARK}" * r.tied_with_best)
         )
 
-    shown = pd.DataFrame({"model": [mark(r) for r in table.itertuples()]})
+    def paper(value, digits: int = 3) -> str:  # the paper's value in parentheses, for the paper's models only
+        return "" if pd.isna(value) else f" ({number_text(value, digits)})"
+
+    shown = pd.DataFrame({"group": table["group"], "model": [mark(r) for r in table.itertuples()]})
     for metric in TABLE3_METRICS:
         shown[metric] = [
-            f"{number_text(r[metric])} [{number_text(r[f'{metric}_low'])}, {number_text(r[f'{metric}_high'])}] "
-            f"({number_text(r[f'paper_{metric}'])})"
+            f"{number_text(r[metric])} [{number_text(r[f'{metric}_low'])}, {number_text(r[f'{metric}_high'])}]"
+            + paper(r[f"paper_{metric}"])
             for _, r in table.iterrows()
         ]
     shown["params (M)"] = [
-        f"{number_text(r['params_millions'], 1)} ({number_text(r['paper_params_millions'], 1)})"
-        for _, r in table.iterrows()
+        number_text(r["params_millions"], 1) + paper(r["paper_params_millions"], 1) for _, r in table.iterrows()
     ]
     shown["training (min)"] = [
-        f"{number_text(r['training_minutes'], 1)} ({number_text(r['paper_training_time'], 0)})"
-        for _, r in table.iterrows()
+        number_text(r["training_minutes"], 1) + paper(r["paper_training_time"], 0) for _, r in table.iterrows()
     ]
     if table["best_on_tune"].any():
         for metric in ("kappa", "auc"):

@@ -30,8 +30,8 @@ import torchvision
 
 from .data import BatchAugmenter, batches, epoch_order, take
 from .errors import Preempted
+from .inference import algorithm_choice, choose_device, predict
 from .inference import autocast as mixed_precision
-from .inference import choose_device, predict
 from .io import staged_outputs, write_csv, write_json
 from .metrics import aggregate_studies, point_metrics
 from .models import build_model, count_parameters, training_logits
@@ -58,6 +58,7 @@ class TrainSettings:
     weights: str
     images_per_epoch: int | None
     aux_loss_weight: float
+    deterministic: bool
     seed: int
 
     @classmethod
@@ -329,8 +330,6 @@ def new_training_state(
     there is one."""
     device = choose_device()
     torch.set_num_threads(max(1, threads))
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
     torch.manual_seed(settings.seed)
     model = build_model(model_name, settings.weights, hub_dir, settings.image_size).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster convolutions on GPUs and on CPUs alike
@@ -374,7 +373,11 @@ def train_model(
         asdict(settings),
     )
 
-    with StopRequest() as stop, ThreadPoolExecutor(max_workers=max(1, min(threads, 4))) as pool:
+    with (
+        algorithm_choice(state.augmenter.device, settings.deterministic) as determinism,
+        StopRequest() as stop,
+        ThreadPoolExecutor(max_workers=max(1, min(threads, 4))) as pool,
+    ):
         for epoch in range(state.epoch + 1, settings.epochs + 1):
             order = epoch_order(len(train_table), settings.seed, epoch - 1)[: settings.images_per_epoch]
             plan = batches(order, settings.batch_size, drop_last=True)
@@ -401,7 +404,7 @@ def train_model(
             if stop.requested:
                 raise Preempted(f"SIGTERM after epoch {epoch}")
 
-    meta = write_training_outputs(state, model_name, settings, train_table, tune_table, outputs)
+    meta = write_training_outputs(state, model_name, settings, train_table, tune_table, outputs, determinism)
     outputs.checkpoint.unlink(missing_ok=True)
     log.info(
         "%s done: best tuning loss %.4f at epoch %d, %s in all",
@@ -420,8 +423,10 @@ def write_training_outputs(
     train_table: pd.DataFrame,
     tune_table: pd.DataFrame,
     outputs: TrainingOutputs,
+    determinism: dict,
 ) -> dict:
-    """The chosen epoch's model and tuning-split probabilities, the history and the meta data, all or nothing."""
+    """The chosen epoch's model and tuning-split probabilities, the history and the meta data (with the algorithm
+    choice the run was trained under, ``determinism``), all or nothing."""
     best, device = state.best, state.augmenter.device
     record = {
         "model": model_name,
@@ -444,6 +449,7 @@ def write_training_outputs(
         "torchvision": torchvision.__version__,
         "python": sys.version.split()[0],
         "seed": settings.seed,
+        "determinism": determinism,
         "settings": asdict(settings),
         "train_images": len(train_table),
         "tune_images": len(tune_table),

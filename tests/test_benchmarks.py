@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from murad.models import PAPER_MODELS
+from murad.families import PAPER_MODELS
 from murad.mura import PUBLISHED_IMAGES
 
 from .conftest import REPO, snakemake_command
@@ -44,6 +44,27 @@ def test_the_throughput_part_runs_small_on_a_cpu(capsys):
     printed = capsys.readouterr().out
     assert re.search(r"^mobilenet_v2\s+64\s+64\s+\d+\s+\d+\s+0\.0\s+100\s+[\d.]+$", printed, re.M), printed
     assert re.search(r"^all\s+[\d.]+\s+\(goal: <= 12 GPU-hours", printed, re.M), printed
+
+
+def test_the_modern_configurations_part_measures_only_its_models_after_the_paper(capsys):
+    torch.set_num_threads(2)
+    arguments = ["--device", "cpu", "--size", "64", "--steps", "1", "--no-compile", "--beyond-paper"]
+    gpu_check().main([*arguments, "--config", str(REPO / "config.modern.yaml"), "--models", "densenet121", "swin_t"])
+    printed = capsys.readouterr().out
+    assert "every model of config.modern.yaml after the paper" in printed
+    assert re.search(r"^swin_t\s+32\s+64\s", printed, re.M) and not re.search(r"^densenet121\s", printed, re.M)
+    assert re.search(r"^all\s+[\d.]+\s+\(1 models after the paper\)", printed, re.M), printed
+
+
+def test_the_determinism_part_finds_identical_histories_in_both_modes_on_a_cpu(capsys):
+    spec = importlib.util.spec_from_file_location("determinism", REPO / "benchmarks/determinism.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--model", "mobilenet_v2", "--size", "64", "--images", "16", "--batch-size", "8", "--threads", "2"])
+    printed = capsys.readouterr().out
+    assert re.search(r"^deterministic=True\s+histories identical: yes .*cudnn_deterministic=True", printed, re.M)
+    assert re.search(r"^deterministic=False\s+histories identical: yes .*cudnn_benchmark=False", printed, re.M)
+    assert "the two modes' first histories identical: yes" in printed
 
 
 def test_the_script_says_so_without_a_gpu_and_its_end_to_end_config_fits_the_workflow(tmp_path):

@@ -18,8 +18,8 @@ from murad.calibration import (
     fit_temperature,
     reliability_table,
 )
+from murad.families import PAPER_MODELS
 from murad.figures import reliability_figure
-from murad.models import PAPER_MODELS
 from murad.plotting import apply_style, overlapping_texts
 from murad.result_names import ordered
 

@@ -20,7 +20,7 @@ from murad.errors import InputError
 from murad.inference import choose_device, load_trained
 from murad.io import write_csv
 from murad.jobs.cam import NO_LESIONS_NOTE, cam_figures, cam_localization, cam_maps
-from murad.models import PAPER_MODELS, build_model, model_spec
+from murad.models import build_model, model_spec
 from murad.plotting import apply_style, overlapping_texts
 from murad.radiographs import image_size, load_radiograph
 
@@ -44,9 +44,9 @@ def test_cam_is_the_papers_weighted_sum_and_its_mean_plus_bias_is_the_logit(name
     torch.manual_seed(0)
     model = build_model(name, "none", image_size=size).eval()
     spec = model_spec(name)
-    assert spec.gap_linear
+    assert spec.cam_method == "CAM"
     images = torch.randn(3, 3, size, size)
-    cams, logits = maps.class_activation_maps(model, spec, images)
+    cams, logits = maps.layer_maps(model, spec, images)
     head = model.get_submodule(spec.head)
     with torch.no_grad():
         expected = model(images).reshape(-1)
@@ -62,8 +62,8 @@ def test_gradcam_of_a_gap_linear_head_is_the_rectified_cam_over_the_cell_count()
     model = build_model("resnet18", "none", image_size=64).eval()
     spec = model_spec("resnet18")
     images = torch.randn(2, 3, 64, 64)
-    cams, _ = maps.class_activation_maps(model, spec, images)
-    grad_cams, logits = maps.grad_cams(model, spec.cam_layer, images)
+    cams, _ = maps.layer_maps(model, spec, images)
+    grad_cams, logits = maps.layer_maps(model, spec, images, method="Grad-CAM")
     cells = cams.shape[1] * cams.shape[2]
     assert torch.allclose(grad_cams, F.relu(cams) / cells, atol=1e-5)
     assert torch.allclose(logits, model(images).reshape(-1).detach(), atol=1e-5)
@@ -86,17 +86,9 @@ def test_gradcam_for_vgg_is_non_negative_at_the_last_conv_map_and_leaves_no_hook
     assert [p.requires_grad for p in model.parameters()] == flags
     # a failing forward pass removes the hook and restores the parameters too
     with pytest.raises(RuntimeError):
-        maps.grad_cams(model, method.layer, torch.randn(1, 2, 64, 64))
+        maps.layer_maps(model, spec, torch.randn(1, 2, 64, 64))
     assert no_hooks_left(model)
     assert [p.requires_grad for p in model.parameters()] == flags
-    with pytest.raises(ValueError, match="Grad-CAM"):
-        maps.class_activation_maps(model, spec, torch.randn(1, 3, 64, 64))
-
-
-@pytest.mark.parametrize("name", PAPER_MODELS)
-def test_the_method_follows_the_registry_and_maps_its_cam_layer(name):
-    spec = model_spec(name)
-    assert maps.cam_method(spec) == maps.CamMethod("CAM" if spec.gap_linear else "Grad-CAM", spec.cam_layer)
 
 
 def test_every_method_is_one_weighted_sum_of_the_layers_channels():
@@ -494,8 +486,8 @@ def tiny_cam_config() -> dict:
             "report": {"dpi": 60},
         },
     )
-    # shufflenet_v2_x0_5: any other torchvision model gets Grad-CAM on its last conv block, through the same rule
-    config["training"]["models"] = {"mobilenet_v2": None, "shufflenet_v2_x0_5": None}
+    # mobilenet_v3_small: a model outside the paper whose head has a hidden layer gets Grad-CAM, through the same rule
+    config["training"]["models"] = {"mobilenet_v2": None, "mobilenet_v3_small": None}
     return config
 
 
@@ -504,7 +496,7 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
     targets = [
         "results/cam/localization.csv",
         "results/cam/mobilenet_v2/figure.png",
-        "results/cam/shufflenet_v2_x0_5/figure.png",
+        "results/cam/mobilenet_v3_small/figure.png",
     ]
     result = run_snakemake(tmp_path, "-c2", *targets, config=config)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -512,7 +504,7 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
     lesions = pd.read_csv(tmp_path / "results/data/synthetic/lesions.csv")
     valid = pd.read_csv(tmp_path / "results/split/valid.csv")
     abnormal_with_box = valid[(valid["label"] == 1) & valid["path"].isin(lesions["path"])]
-    for model, method, layer in (("mobilenet_v2", "CAM", "features"), ("shufflenet_v2_x0_5", "Grad-CAM", "conv5")):
+    for model, method, layer in (("mobilenet_v2", "CAM", "features"), ("mobilenet_v3_small", "Grad-CAM", "features")):
         folder = tmp_path / "results/cam" / model
         scores = pd.read_csv(folder / "scores.csv")
         assert list(scores["path"]) == list(valid.loc[valid["label"] == 1, "path"])  # valid's order
@@ -526,11 +518,11 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
         for rule in ("cam_maps", "cam_figures"):
             assert (tmp_path / f"results/logs/{rule}/{model}.log").read_text().count(" INFO ") >= 1
     table = pd.read_csv(tmp_path / "results/cam/localization.csv")
-    assert list(table.drop_duplicates("model")["model"]) == ["mobilenet_v2", "shufflenet_v2_x0_5"]
+    assert list(table.drop_duplicates("model")["model"]) == ["mobilenet_v2", "mobilenet_v3_small"]
     assert table.groupby("model")["kind"].first().eq("all").all()
     assert table.groupby("model")["layer"].first().to_dict() == {
         "mobilenet_v2": "features",
-        "shufflenet_v2_x0_5": "conv5",
+        "mobilenet_v3_small": "features",
     }
     assert (tmp_path / "results/figures/cam_localization.svg").exists()
     assert "## Pointing game" in (tmp_path / "results/cam/localization.md").read_text()
@@ -548,9 +540,9 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
 
     # Changing one model's settings re-runs only that model's cam jobs (and the gather).
     changed = tiny_cam_config()
-    changed["training"]["models"]["shufflenet_v2_x0_5"] = {"lr": 5.0e-4}
+    changed["training"]["models"]["mobilenet_v3_small"] = {"lr": 5.0e-4}
     dry = run_snakemake(tmp_path, "-n", *targets, config=changed)
-    assert "wildcards: model=shufflenet_v2_x0_5" in dry.stdout and "wildcards: model=mobilenet_v2" not in dry.stdout
+    assert "wildcards: model=mobilenet_v3_small" in dry.stdout and "wildcards: model=mobilenet_v2" not in dry.stdout
     assert "cam_localization" in dry.stdout
 
     # cam.models naming a model that is not trained is refused with one line naming the key.
@@ -559,3 +551,16 @@ def test_cam_rules_through_the_workflow_score_every_model_reproducibly(tmp_path)
     refused = run_snakemake(tmp_path, "-n", config=wrong)
     assert refused.returncode != 0
     assert "config key cam.models: densenet121 is not one of training.models" in refused.stdout + refused.stderr
+
+
+def test_a_cam_layer_the_forward_pass_never_reaches_is_named_not_iterated():
+    # MaxViT's `blocks` is a ModuleList, whose own forward never runs: its hook never fires.
+    from murad.models import ModelSpec
+
+    model = build_model("resnet18", "none", image_size=64).eval()
+    model.unused = torch.nn.Conv2d(3, 3, 1)
+    for method in ("CAM", "Grad-CAM"):
+        spec = ModelSpec("resnet18", "fc", "unused", method)
+        with pytest.raises(RuntimeError, match="resnet18: layer unused gave no output in the forward pass"):
+            maps.layer_maps(model, spec, torch.randn(1, 3, 64, 64))
+        assert no_hooks_left(model)

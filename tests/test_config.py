@@ -48,7 +48,7 @@ def restated(values: dict, defaults: dict, prefix: str = "") -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "config.paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "config.paper.yaml", "config.modern.yaml"])
 def test_config_files_state_choices_and_leave_every_default_to_the_schema(name):
     schema = yaml.safe_load(SCHEMA.read_text())
     defaults = schema_defaults(schema)
@@ -94,6 +94,40 @@ def test_a_config_file_on_the_command_line_stands_on_its_own(small_mura, tmp_pat
         tmp_path, "-n", "--configfile", str(REPO / "config.paper.yaml"), "--config", f"dataset={{root: {small_mura}}}"
     )
     assert "results/cache/train_320px.npy" in dry.stdout and "128px" not in dry.stdout  # the demo's size is gone
+
+
+def test_the_modern_configuration_plans_the_papers_models_as_the_paper_does_and_the_modern_ones(small_mura, tmp_path):
+    paper = yaml.safe_load((REPO / "config.paper.yaml").read_text())["training"]["models"]
+    modern = yaml.safe_load((REPO / "config.modern.yaml").read_text())["training"]["models"]
+    assert {name: modern[name] for name in paper} == paper  # the paper's 18 with the paper's settings
+    assert set(modern) - set(paper) == {
+        *("convnext_tiny", "convnext_small", "efficientnet_v2_s", "regnet_y_3_2gf", "regnet_y_16gf"),
+        *(f"efficientnet_b{k}" for k in range(5)),
+        *("swin_t", "swin_v2_t", "vit_b_16", "maxvit_t"),
+    }
+    root = f"dataset={{root: {small_mura}}}"
+    assert planned_training(tmp_path, "--configfile", str(REPO / "config.modern.yaml"), "--config", root) == set(modern)
+    dry = snakemake_again(tmp_path, "-n", "--configfile", str(REPO / "config.modern.yaml"), "--config", root)
+    assert "results/cache/train_320px.npy" in dry.stdout and "results/cache/train_448px.npy" in dry.stdout
+
+
+@pytest.mark.parametrize(
+    "models, message",
+    [
+        ("{vit_b_16: {image_size: 200}}", "training.models.vit_b_16.image_size: vit_b_16 takes image sizes of "
+         "multiples of 16 px from 32 px (its patches must tile the image), not 200"),
+        ("{maxvit_t: null}", "training.models.maxvit_t.image_size: maxvit_t takes image sizes of multiples of 224 px"),
+        ("{r3d_18: null}", "training.models.r3d_18: r3d_18 is a video model (torchvision.models.video)"),
+        ("{resnet18: null, quantized_resnet18: null}", "training.models.quantized_resnet18: quantized_resnet18 is a "
+         "quantized model"),
+    ],
+)  # fmt: skip
+def test_a_size_or_a_model_that_cannot_be_trained_is_refused_before_any_job_in_one_line(tmp_path, models, message):
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    refused = snakemake_again(tmp_path, "-n", "--config", f"training={{models: {models}}}")
+    assert refused.returncode != 0
+    assert f"config key {message}" in refused.stdout + refused.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_run_can_be_limited_to_some_models_from_the_command_line(tmp_path):

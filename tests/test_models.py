@@ -7,12 +7,9 @@ import torch
 import torchvision
 from torch import nn
 
-from murad.models import PAPER_MODELS, WeightsMissingError, build_model, model_spec, weights_file
+from murad.families import PAPER_MODELS
+from murad.models import WeightsMissingError, build_model, model_spec, weights_file
 from murad.torchvision_catalog import IMAGENET_WEIGHTS_FILES, MODEL_SIZES
-
-
-def test_the_paper_has_eighteen_models():
-    assert len(PAPER_MODELS) == len(set(PAPER_MODELS)) == 18
 
 
 def test_the_torch_free_catalog_is_the_installed_torchvisions():
@@ -43,7 +40,7 @@ def test_every_paper_model_gives_one_logit_and_records_its_cam_layer_and_head(na
     # CAM resolution: input / 32 (inception's stem crops more); VGG's Grad-CAM layer is before the last max-pool
     side = 2 if name == "inception_v3" else 8 if name.startswith("vgg") else 4
     assert features["out"].shape[-2:] == (side, side)
-    assert spec.gap_linear == (not name.startswith("vgg"))
+    assert spec.cam_method == ("Grad-CAM" if name.startswith("vgg") else "CAM")
 
 
 def test_inception_keeps_its_auxiliary_head_only_where_it_fits():
@@ -51,18 +48,21 @@ def test_inception_keeps_its_auxiliary_head_only_where_it_fits():
     assert small.AuxLogits is None
     large = build_model("inception_v3", "none", image_size=299)
     assert large.AuxLogits.fc.out_features == 1
-    with pytest.raises(ValueError, match="at least 75 px"):
+    with pytest.raises(ValueError, match="75 px and more"):
         build_model("inception_v3", "none", image_size=64)
 
 
 def test_any_other_torchvision_classifier_can_be_named():
     model = build_model("resnet18", "none", image_size=64)
     assert model.fc.out_features == 1
-    spec = model_spec("efficientnet_b0")
-    assert (spec.head, spec.gap_linear, spec.cam_layer) == ("classifier.1", False, "features")
+    spec = model_spec("efficientnet_b0")  # global average pooling -> dropout -> linear: the paper's exact CAM
+    assert (spec.head, spec.cam_method, spec.cam_layer) == ("classifier.1", "CAM", "features")
     assert build_model("efficientnet_b0", "none", image_size=64).classifier[1].out_features == 1
-    with pytest.raises(ValueError, match="no linear classifier head"):
-        build_model("squeezenet1_1")
+    squeezenet = build_model("squeezenet1_1", "none", image_size=64)  # a 1 x 1 convolution head, its ReLU dropped
+    assert squeezenet.classifier[1].out_channels == 1 and isinstance(squeezenet.classifier[2], nn.Identity)
+    with torch.no_grad():
+        squeezenet.classifier[1].bias.fill_(-100.0)
+        assert (squeezenet.eval()(torch.randn(8, 3, 64, 64)) < 0).all()  # one logit can say "normal"
     with pytest.raises(ValueError, match="not a torchvision classification model"):
         build_model("resnet9000")
 

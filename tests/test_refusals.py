@@ -205,3 +205,18 @@ def test_each_bad_config_value_names_its_key_before_any_job(tmp_path, given, exp
 def test_the_synthetic_generators_settings_are_checked(settings, expected):
     with pytest.raises(InputError, match=f"^{expected}$"):
         SyntheticSettings(**settings)
+
+
+def test_an_unexpected_error_lands_in_the_jobs_log_with_its_traceback_and_a_last_line_summary(tmp_path):
+    log = tmp_path / "job.log"
+    program = (
+        "import sys\nfrom murad.job_runner import run_logged\n"
+        "def job():\n    raise KeyError('no such layer')\n"
+        "run_logged(job, sys.argv[1])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program, str(log)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and 'File "<string>", line 4, in job' in text
+    assert text.rstrip().splitlines()[-1].endswith("ERROR KeyError: 'no such layer'")
+    assert done.stderr.rstrip().splitlines()[-1].endswith("ERROR KeyError: 'no such layer'")  # Snakemake's output too

@@ -137,3 +137,17 @@ def test_table3_shows_each_difference_from_the_best_on_tune_and_marks_the_ties(t
     markdown = (tmp_path / "tables/table3.md").read_text()
     assert "| densenet121 (best on tune) |" in markdown and "| resnet18 ≈ |" in markdown
     assert "-0.100 [-0.200, +0.050] (0.400)" in markdown
+
+
+def test_table3_groups_the_papers_models_and_the_modern_ones_with_the_papers_values_beside_its_own_only(tmp_path):
+    models = ["vit_b_16", "resnet50", "convnext_tiny", "densenet121", "ensemble_top3_mean"]
+    metrics, meta = fake_results(tmp_path, models)
+    tables(str(split_table2(tmp_path)), metrics, meta, None, table_files(tmp_path / "tables"))
+    t3 = pd.read_csv(tmp_path / "tables/table3.csv")
+    assert list(t3["model"]) == ["densenet121", "resnet50", "convnext_tiny", "vit_b_16", "ensemble_top3_mean"]
+    assert list(t3["group"]) == ["paper", "paper", "modern", "modern", "ensemble"]
+    assert t3.loc[t3["group"] != "paper", "paper_kappa"].isna().all() and t3.loc[:1, "paper_kappa"].notna().all()
+    lines = (tmp_path / "tables/table3.md").read_text().splitlines()
+    rows = {line.split(" | ")[1]: line for line in lines if line.startswith(("| paper |", "| modern |"))}
+    assert rows["densenet121"].startswith("| paper |") and "(0.699)" in rows["densenet121"]
+    assert rows["vit_b_16"].startswith("| modern |") and "(" not in rows["vit_b_16"].split(" | ", 2)[2]

@@ -144,10 +144,10 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
     assert metrics["scope"].iloc[0] == "overall" and len(metrics) == 8
 
 
-def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2"):
+def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2", deterministic=True):
     frames = {n: pd.read_csv(prepared[n][0]) for n in prepared}
     caches = {n: np.load(prepared[n][1], mmap_mode="r") for n in prepared}
-    settings = TrainSettings(**(SMALL_RUN | {"epochs": epochs}))
+    settings = TrainSettings(**(SMALL_RUN | {"epochs": epochs, "deterministic": deterministic}))
     outputs = TrainingOutputs.in_folder(out_dir)
     train_model(model, settings, frames["train"], caches["train"], frames["tune"], caches["tune"], outputs, threads=1)
     return pd.read_csv(Path(out_dir) / "history.csv")
@@ -160,6 +160,32 @@ def test_same_seed_same_threads_gives_identical_history(prepared, tmp_path):
     a = torch.load(tmp_path / "a/model.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b/model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_deterministic_setting_is_set_in_the_run_recorded_and_changes_no_history_on_a_cpu(prepared, tmp_path):
+    assert SMALL_RUN["deterministic"] is True  # the schema's default
+    on = train_once(prepared, tmp_path / "on")
+    off = train_once(prepared, tmp_path / "off", deterministic=False)
+    pd.testing.assert_frame_equal(on.drop(columns=TIMING), off.drop(columns=TIMING))
+    flags = {
+        folder: json.loads((tmp_path / folder / "meta.json").read_text())["determinism"] for folder in ("on", "off")
+    }
+    assert flags["on"] == {  # read back from torch inside the run
+        "deterministic": True,
+        "cudnn_deterministic": True,
+        "cudnn_benchmark": False,
+        "deterministic_algorithms": True,
+        "cublas_workspace_config": ":4096:8",
+    }
+    assert flags["off"] == {
+        "deterministic": False,
+        "cudnn_deterministic": False,
+        "cudnn_benchmark": False,  # benchmark mode is for a GPU
+        "deterministic_algorithms": False,
+        "cublas_workspace_config": None,
+    }
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
+    assert json.loads((tmp_path / "on/meta.json").read_text())["settings"]["deterministic"] is True
 
 
 def test_a_model_outside_the_paper_trains_and_reloads_with_its_module_versions(prepared, tmp_path):

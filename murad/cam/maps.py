@@ -1,18 +1,20 @@
 """The class activation maps of one model, and a map on the original image.
 
 **Maps.** For a model whose head is global average pooling -> one linear layer (DenseNet, ResNet, ResNeXt,
-MobileNet, Inception) the map is the paper's CAM (Zhou et al. 2016) exactly:
+MobileNetV2, Inception, EfficientNet, RegNet, Swin and others: the families' table, murad/families.py) the map is the
+paper's CAM (Zhou et al. 2016) exactly:
 
     M(X) = sum_k w_k f_k(X)
 
-with f_k the last convolutional feature maps (``ModelSpec.cam_layer``, after the ReLU that DenseNet's forward
-applies, ``cam_relu``) and w_k the head's weights, so that ``mean(M) + bias = logit``. VGG's head is three fully
-connected layers, for which that equation does not hold; it gets Grad-CAM (Selvaraju et al. 2017) on its last
-convolutional feature map (the ReLU before the final max-pool, twice the resolution of the pooled map): the
-channel weights are the spatially averaged gradients of the logit, ``G = ReLU(sum_k a_k A_k)``, ``a_k =
-mean_ij d logit / d A_k[i, j]``. Both are one weighted sum over the channels (:func:`weighted_sum`); a method only
-supplies its channel weights, as in pytorch-grad-cam's ``base_cam.py``. The target layer is the registry's
-``ModelSpec.cam_layer`` for both, and the method follows from ``ModelSpec.gap_linear`` (:func:`cam_method`).
+with f_k the CAM layer's feature maps (``ModelSpec.cam_layer``, after the ReLU that DenseNet's forward applies,
+``cam_relu``) and w_k the head's weights, so that ``mean(M) + bias = logit``. Where something non-linear sits between
+the pooled features and the logit (VGG's fully connected layers, ConvNeXt's LayerNorm, ViT's class token, ...) that
+equation does not hold, and the map is Grad-CAM (Selvaraju et al. 2017): the channel weights are the spatially
+averaged gradients of the logit, ``G = ReLU(sum_k a_k A_k)``, ``a_k = mean_ij d logit / d A_k[i, j]``. Both are one
+weighted sum over the channels (:func:`weighted_sum`) of the one hooked layer in one forward pass
+(:func:`layer_maps`); a method supplies only its channel weights (:data:`CAM_METHODS`), as in pytorch-grad-cam's
+``base_cam.py``. The layer's output is first put on its spatial grid (:func:`on_grid`: Swin's channels-last stages
+permuted, ViT's patch tokens reshaped without the class token), so a map is always (N, h, w).
 
 Why our own lines and not the ``grad-cam`` package (pytorch-grad-cam): it has no exact CAM of the paper (its
 methods all derive weights from gradients or activations, and it min-max normalises and rectifies every map, so the
@@ -21,14 +23,15 @@ it brings OpenCV as a dependency and back-propagates through the whole network. 
 one forward hook (context-managed, explicit target layer, in that package's style) and, for Grad-CAM, one
 ``autograd.grad`` from the logit to that layer with the parameters frozen, so only the head builds a graph.
 
-**Upsampling.** The cache squashes each image to S x S, so the (S/32) x (S/32) map covers the original W x H
-image exactly; a plain bilinear resize to (H, W) (``align_corners=False``: cell centres at pixel centres) puts it on
-the original pixels, where the lesion boxes are.
+**Upsampling.** The cache squashes each image to S x S, so the map (S/32 x S/32 for most families) covers the
+original W x H image exactly; a plain bilinear resize to (H, W) (``align_corners=False``: cell centres at pixel
+centres) puts it on the original pixels, where the lesion boxes are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +57,9 @@ class CamMethod:
 
 
 def cam_method(spec: ModelSpec) -> CamMethod:
-    """The paper's CAM where the head is global average pooling -> one linear layer, else Grad-CAM; on the
-    registry's ``cam_layer`` either way."""
-    return CamMethod("CAM" if spec.gap_linear else "Grad-CAM", spec.cam_layer)
+    """The registry's method on the registry's layer (murad.families: the paper's CAM where the head is global
+    average pooling -> one linear layer, else Grad-CAM)."""
+    return CamMethod(spec.cam_method, spec.cam_layer)
 
 
 class LayerHook:
@@ -106,33 +109,72 @@ def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tens
     return torch.einsum("bc,bchw->bhw", weights, activations)
 
 
-@torch.no_grad()
-def class_activation_maps(model: nn.Module, spec: ModelSpec, images: torch.Tensor):
-    """The paper's CAM, ``M = sum_k w_k f_k`` (B, h, w), and the logits (B,), from one forward pass without grad:
-    the channel weights are the head's."""
-    if not spec.gap_linear:
-        raise ValueError(f"{spec.name}: the head is not global average pooling -> linear; use Grad-CAM")
-    with LayerHook(model, spec.cam_layer) as hook:
-        logits = model(images).float().reshape(-1)
-    activations = hook.output.float()
-    if spec.cam_relu:
-        activations = F.relu(activations)
-    weights = model.get_submodule(spec.head).weight[0].float().expand(len(activations), -1)
-    return weighted_sum(weights, activations), logits
+def on_grid(output: torch.Tensor, layout: str) -> torch.Tensor:
+    """A layer's output as (B, C, h, w) on its spatial grid: NHWC (Swin) permuted; tokens (ViT: a class token, then
+    the patch tokens row by row on a square grid) without the class token, reshaped."""
+    if layout == "NCHW":
+        return output
+    if layout == "NHWC":
+        return output.permute(0, 3, 1, 2)
+    if layout == "tokens":
+        patches = output[:, 1:]
+        side = math.isqrt(patches.shape[1])
+        if side * side != patches.shape[1]:
+            raise ValueError(f"{patches.shape[1]} patch tokens do not make a square grid")
+        return patches.transpose(1, 2).reshape(len(output), -1, side, side)
+    raise ValueError(f"unknown layout {layout!r}")
 
 
-def grad_cams(model: nn.Module, layer: str, images: torch.Tensor):
-    """Grad-CAM of the logit at ``layer`` (B, h, w), non-negative, and the logits (B,): the channel weights are the
-    spatially averaged gradients, and the weighted sum is rectified.
+@dataclass(frozen=True)
+class ChannelWeights:
+    """A CAM method: how its channel weights (B, C) come from the model's head or from the logit's gradients at the
+    layer (B, C, h, w), and whether its map is rectified."""
 
-    Parameters are frozen and the hooked layer's output is a fresh leaf, so only the layers after it build a graph.
-    Images are independent in eval mode, so one gradient of the summed logits gives each image's own.
+    gradients: bool  # needs d logit / d layer output
+    weights: Callable[[nn.Module, ModelSpec, torch.Tensor | None], torch.Tensor]
+    rectify: bool
+
+
+def _head_weights(model: nn.Module, spec: ModelSpec, gradients: torch.Tensor | None) -> torch.Tensor:
+    """The paper's CAM: the head's weights w_k (a Linear's row, or SqueezeNet's 1 x 1 convolution's)."""
+    return model.get_submodule(spec.head).weight.reshape(1, -1).float()
+
+
+def _gradient_weights(model: nn.Module, spec: ModelSpec, gradients: torch.Tensor | None) -> torch.Tensor:
+    """Grad-CAM: a_k = mean_ij d logit / d A_k[i, j]."""
+    return gradients.float().mean(dim=(2, 3))
+
+
+# Each method only supplies its channel weights; the hook, the forward pass and the weighted sum are shared
+# (layer_maps), as in pytorch-grad-cam's base_cam.py. A method is one entry here and one name in murad.families.
+CAM_METHODS = {
+    "CAM": ChannelWeights(gradients=False, weights=_head_weights, rectify=False),
+    "Grad-CAM": ChannelWeights(gradients=True, weights=_gradient_weights, rectify=True),
+}
+
+
+def layer_maps(model: nn.Module, spec: ModelSpec, images: torch.Tensor, method: str | None = None):
+    """The maps (B, h, w) of ``method`` (the registry's by default) on ``spec.cam_layer``'s grid, and the logits (B,),
+    from one forward pass.
+
+    Parameters are frozen and, where the method needs gradients, the hooked layer's output is a fresh leaf, so only
+    the layers after it build a graph; images are independent in eval mode, so one gradient of the summed logits
+    gives each image's own.
     """
-    with frozen(model), LayerHook(model, layer, leaf=True) as hook, torch.enable_grad():
+    entry = CAM_METHODS[method or spec.cam_method]
+    hooked = LayerHook(model, spec.cam_layer, leaf=entry.gradients)
+    with frozen(model), hooked as hook, torch.set_grad_enabled(entry.gradients):
         logits = model(images).float().reshape(-1)
-        (gradients,) = torch.autograd.grad(logits.sum(), hook.output)
-    weights = gradients.float().mean(dim=(2, 3))
-    return F.relu(weighted_sum(weights, hook.output.detach().float())), logits.detach()
+        if hook.output is None:
+            raise RuntimeError(f"{spec.name}: layer {spec.cam_layer} gave no output in the forward pass")
+        gradients = torch.autograd.grad(logits.sum(), hook.output)[0] if entry.gradients else None
+    with torch.no_grad():
+        activations = on_grid(hook.output, spec.layout).float()
+        if spec.cam_relu:
+            activations = F.relu(activations)
+        weights = entry.weights(model, spec, None if gradients is None else on_grid(gradients, spec.layout))
+        heat = weighted_sum(weights.expand(len(activations), -1), activations)
+    return (F.relu(heat) if entry.rectify else heat), logits.detach()
 
 
 def compute_maps(
@@ -153,10 +195,7 @@ def compute_maps(
     maps, logits = [], []
     for index in batches(np.asarray(indices), batch_size, drop_last=False):
         images = augmenter.normalise(take(cache, index)).contiguous(memory_format=torch.channels_last)
-        if method.name == "CAM":
-            batch_maps, batch_logits = class_activation_maps(model, spec, images)
-        else:
-            batch_maps, batch_logits = grad_cams(model, method.layer, images)
+        batch_maps, batch_logits = layer_maps(model, spec, images)
         maps.append(batch_maps.cpu().numpy())
         logits.append(batch_logits.cpu().numpy())
     if not maps:

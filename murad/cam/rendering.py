@@ -119,7 +119,7 @@ def method_note(model: str, method: CamMethod) -> str:
             "$w$ the head's weights"
         )
     return (
-        f"{model}: Grad-CAM on {method.layer}, the last convolutional map (the head is not global average "
+        f"{model}: Grad-CAM (Selvaraju et al. 2017) on {method.layer} (the head is not global average "
         "pooling -> one linear layer, so the CAM equation does not apply)"
     )
 

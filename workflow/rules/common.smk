@@ -6,6 +6,7 @@ from pathlib import Path
 from murad.code_digest import murad_code_digest
 from murad.config import ConfigError, is_colormap, validate_config
 from murad.external import set_root
+from murad.families import UnknownFamily, family_of, other_kind, size_problem
 from murad.subgroups import KIND_SUBGROUPS
 from murad.mura import RELEASE, SPLITS, image_paths_csv, labeled_studies_csv
 from murad.result_names import (
@@ -26,8 +27,12 @@ validate_config(
 )
 
 for _name in config["training"]["models"]:
-    if not is_classification_model(_name):
-        raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
+    try:
+        if other_kind(_name) is None and not is_classification_model(_name):
+            raise ConfigError(f"config key training.models.{_name}: not a torchvision classification model")
+        family_of(_name)  # a video, detection or quantized model, or one of a family the registry lacks: one line
+    except UnknownFamily as _error:
+        raise ConfigError(f"config key training.models.{_name}: {_error}") from None
 if not is_colormap(config["cam"]["colormap"]):
     raise ConfigError(f"config key cam.colormap: {config['cam']['colormap']!r} is not a matplotlib colour map name")
 for _name in config["only_models"] or []:
@@ -116,6 +121,13 @@ def model_settings(run):
     model, seed = run_model(run)
     overrides = config["training"]["models"][model] or {}
     return {**config["training"]["defaults"], **overrides, "seed": SEEDS[0] if seed is None else seed}
+
+
+# Each model's input size, checked against its family's before any job runs (ViT: multiples of its patch, ...).
+for _name in config["training"]["models"]:
+    _problem = size_problem(_name, model_settings(_name)["image_size"])
+    if _problem is not None:
+        raise ConfigError(f"config key training.models.{_name}.image_size: {_problem}")
 
 
 def training_inputs(wildcards):
