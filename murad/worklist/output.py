@@ -196,8 +196,10 @@ class OutputFolder:
         except OSError as error:
             self._clean()
             raise InputError(f"{self.name}: cannot be written ({_strerror(error)})") from None
-        except BaseException:
+        except BaseException as error:  # a signal while the folder is being prepared, too
             self._clean()
+            if isinstance(error, Stopped):
+                error.note = f"nothing partial is left in {self.name}; a worklist there before is as it was"
             raise
         return self
 
