@@ -1,7 +1,7 @@
 """Running a trained model: loading ``model.pt`` and image probabilities from uint8 images.
 
 Training (its tuning split), the workflow's ``predict`` and ``cam_maps`` jobs and ``murad predict`` all go through
-:func:`load_trained` and :func:`predict`, on images read and resized by :mod:`murad.radiographs`.
+:func:`load_trained` and :func:`image_probabilities`, on images read and resized by :mod:`murad.radiographs`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def autocast(device: torch.device):
 
 
 @torch.no_grad()
-def predict(model, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int) -> np.ndarray:
+def image_probabilities(model, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int) -> np.ndarray:
     """Image probabilities for every row of ``cache`` (eval mode, no augmentation)."""
     model.eval()
     device = augmenter.device

@@ -55,3 +55,21 @@ def uninterrupted():
         if not _deferred["depth"] and _deferred["pending"] is not None:
             signum, _deferred["pending"] = _deferred["pending"], None
             raise Stopped(signum)
+
+
+class StopRequest:
+    """Whether SIGTERM arrived (what SLURM sends at walltime or preemption) while the block ran: a training job
+    finishes its batch, saves its checkpoint and then stops (unlike :func:`stoppable`, which stops at once)."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self) -> StopRequest:
+        self._previous = signal.signal(signal.SIGTERM, self._request)
+        return self
+
+    def _request(self, *_) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._previous)

@@ -200,8 +200,3 @@ def read_operating_points(path: str | Path) -> SavedOperatingPoints:
     if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
         raise InputError(f"{path}: model_sha256 {digest!r} is not a SHA-256 digest")
     return SavedOperatingPoints(points, None if temperature is None else float(temperature), aggregation, digest)
-
-
-def load_operating_points(path: str | Path) -> dict[str, dict]:
-    """The records :func:`save_operating_points` wrote, each checked to hold a threshold in [0, 1]."""
-    return read_operating_points(path).operating_points

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import math
-import signal
 import sys
 import time
 from collections import OrderedDict
@@ -30,8 +29,9 @@ import torchvision
 
 from .data import BatchAugmenter, batches, epoch_order, take
 from .errors import Preempted
-from .inference import algorithm_choice, choose_device, predict
+from .inference import algorithm_choice, choose_device, image_probabilities
 from .inference import autocast as mixed_precision
+from .interruption import StopRequest
 from .io import staged_outputs, write_csv, write_json
 from .metrics import aggregate_studies, point_metrics
 from .models import build_model, count_parameters, training_logits
@@ -76,16 +76,15 @@ def study_kappa(table: pd.DataFrame, probs: np.ndarray, threshold: float = 0.5) 
     return float(point_metrics(studies["label"].to_numpy(), studies["prob"].to_numpy(), threshold)["kappa"])
 
 
-def loss_weights(train: pd.DataFrame, table: pd.DataFrame, weighted: bool) -> np.ndarray:
-    """Per-image loss weights: the MURA paper's weighted BCE per study type, from training image counts only.
+def loss_weights(train: pd.DataFrame, weighted: bool) -> np.ndarray:
+    """Per-image loss weights of the training images: the MURA paper's weighted BCE per study type.
 
     For body part T: w_abnormal = |normal_T| / |T|, w_normal = |abnormal_T| / |T| (all ones when not weighted).
     """
     if not weighted:
-        return np.ones(len(table), dtype=np.float32)
-    share_abnormal = train.groupby("body_part")["label"].mean()
-    abnormal = table["body_part"].map(share_abnormal).to_numpy()
-    return np.where(table["label"].to_numpy() == 1, 1 - abnormal, abnormal).astype(np.float32)
+        return np.ones(len(train), dtype=np.float32)
+    share_abnormal = train.groupby("body_part")["label"].transform("mean").to_numpy()
+    return np.where(train["label"].to_numpy() == 1, 1 - share_abnormal, share_abnormal).astype(np.float32)
 
 
 def _fingerprint(model_name: str, settings: TrainSettings, *tables: pd.DataFrame) -> str:
@@ -118,13 +117,6 @@ class TrainingOutputs:
     meta: Path
     tune_predictions: Path
     checkpoint: Path
-
-    @classmethod
-    def in_folder(cls, folder: str | Path) -> TrainingOutputs:
-        """The workflow's file names in one folder (``results/models/<model>/``)."""
-        folder = Path(folder)
-        names = ("model.pt", "history.csv", "meta.json", "tune_predictions.csv", "checkpoint.pt")
-        return cls(*(folder / name for name in names))
 
 
 @dataclass
@@ -226,23 +218,6 @@ class TrainingState:
         return sum(r["seconds"] for r in self.history) / len(self.history) * (epochs - self.epoch)
 
 
-class StopRequest:
-    """Whether SIGTERM arrived (what SLURM sends at walltime or preemption) while the block ran."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __enter__(self) -> StopRequest:
-        self._previous = signal.signal(signal.SIGTERM, self._request)
-        return self
-
-    def _request(self, *_) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
-
-
 def train_step(
     model,
     optimizer,
@@ -317,7 +292,7 @@ def train_one_epoch(
 
 def evaluate(model, table: pd.DataFrame, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int):
     """The tuning split's image probabilities, their BCE loss and study-level kappa."""
-    probs = predict(model, cache, augmenter, batch_size)
+    probs = image_probabilities(model, cache, augmenter, batch_size)
     target = torch.tensor(table["label"].to_numpy(), dtype=torch.float32)
     loss = float(F.binary_cross_entropy(torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7).float(), target))
     return probs, loss, study_kappa(table, probs)
@@ -362,7 +337,7 @@ def train_model(
             "resuming %s from its checkpoint: epoch %d, batch %d", model_name, state.epoch + 1, state.progress.batch
         )
     labels = torch.tensor(train_table["label"].to_numpy(), dtype=torch.float32)
-    weights = torch.from_numpy(loss_weights(train_table, train_table, settings.weighted_loss))
+    weights = torch.from_numpy(loss_weights(train_table, settings.weighted_loss))
     log.info(
         "training %s (%.1f M parameters) on %s: %d train images, %d tune images, %s",
         model_name,

@@ -12,7 +12,6 @@ from sklearn.metrics import cohen_kappa_score
 from murad.errors import InputError
 from murad.operating_points import (
     choose_thresholds,
-    load_operating_points,
     operating_point_metrics,
     read_operating_points,
     save_operating_points,
@@ -129,7 +128,7 @@ def test_operating_points_json_round_trip(tmp_path):
     path = tmp_path / "models" / "densenet121" / "operating_points.json"
     chosen = choose_thresholds(TUNE)
     save_operating_points(chosen, path, model_sha256="ab" * 32)
-    assert load_operating_points(path) == chosen
+    assert read_operating_points(path).operating_points == chosen
     assert read_operating_points(path).model_sha256 == "ab" * 32
     saved = json.loads(path.read_text())
     assert saved["prediction"].endswith("> threshold")
@@ -157,4 +156,4 @@ def test_loading_a_bad_file_names_it(tmp_path, content):
     path = tmp_path / "operating_points.json"
     path.write_text(content)
     with pytest.raises(InputError, match="operating_points.json"):
-        load_operating_points(path)
+        read_operating_points(path)

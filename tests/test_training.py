@@ -17,7 +17,7 @@ import torch
 
 from murad.config import validate_config
 from murad.data import BatchAugmenter, build_cache
-from murad.inference import load_trained, predict
+from murad.inference import image_probabilities, load_trained
 from murad.split import tuning_split
 from murad.train import (
     HISTORY_COLUMNS,
@@ -126,7 +126,9 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
     tune = pd.read_csv(work / "results/models/mobilenet_v2/tune_predictions.csv")
     assert list(tune["path"]) == list(pd.read_csv(work / "results/split/tune.csv")["path"])
     model, _ = load_trained(work / "results/models/mobilenet_v2/model.pt")
-    again = predict(model, np.load(work / "results/cache/tune_64px.npy"), BatchAugmenter(torch.device("cpu")), 16)
+    again = image_probabilities(
+        model, np.load(work / "results/cache/tune_64px.npy"), BatchAugmenter(torch.device("cpu")), 16
+    )
     np.testing.assert_allclose(tune["prob"], again, atol=2e-6)
     assert pd.read_csv(folder / "tune_studies.csv")["study"].tolist() == sorted(set(tune["study"]))
     studies = pd.read_csv(folder / "studies.csv")
@@ -144,11 +146,14 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
     assert metrics["scope"].iloc[0] == "overall" and len(metrics) == 8
 
 
+OUTPUT_NAMES = ("model.pt", "history.csv", "meta.json", "tune_predictions.csv", "checkpoint.pt")
+
+
 def train_once(prepared, out_dir, epochs=2, model="mobilenet_v2", deterministic=True):
     frames = {n: pd.read_csv(prepared[n][0]) for n in prepared}
     caches = {n: np.load(prepared[n][1], mmap_mode="r") for n in prepared}
     settings = TrainSettings(**(SMALL_RUN | {"epochs": epochs, "deterministic": deterministic}))
-    outputs = TrainingOutputs.in_folder(out_dir)
+    outputs = TrainingOutputs(*(Path(out_dir) / name for name in OUTPUT_NAMES))
     train_model(model, settings, frames["train"], caches["train"], frames["tune"], caches["tune"], outputs, threads=1)
     return pd.read_csv(Path(out_dir) / "history.csv")
 
@@ -194,7 +199,7 @@ def test_a_model_outside_the_paper_trains_and_reloads_with_its_module_versions(p
     model, record = load_trained(tmp_path / "model.pt")
     assert record["state_dict"]._metadata[""]["version"] >= 1
     tune = pd.read_csv(prepared["tune"][0])
-    probs = predict(model, np.load(prepared["tune"][1]), BatchAugmenter(torch.device("cpu")), 8)
+    probs = image_probabilities(model, np.load(prepared["tune"][1]), BatchAugmenter(torch.device("cpu")), 8)
     saved = pd.read_csv(tmp_path / "tune_predictions.csv")
     assert list(saved["path"]) == list(tune["path"])
     np.testing.assert_allclose(saved["prob"], probs, atol=2e-6)
@@ -260,11 +265,10 @@ def test_sigterm_then_rerun_resumes_and_matches_an_uninterrupted_run(prepared, t
 
 def test_weighted_loss_follows_the_mura_paper_from_training_counts_only():
     train = pd.DataFrame({"body_part": ["hand"] * 4 + ["wrist"] * 2, "label": [1, 0, 0, 0, 1, 0]})
-    other = pd.DataFrame({"body_part": ["hand", "hand", "wrist"], "label": [1, 0, 1]})
-    weights = loss_weights(train, other, weighted=True)
+    weights = loss_weights(train, weighted=True)
     # hand: 1 abnormal of 4 -> w_abnormal = 3/4, w_normal = 1/4; wrist: 1 of 2 -> 1/2 each
-    assert weights.tolist() == [0.75, 0.25, 0.5]
-    assert loss_weights(train, other, weighted=False).tolist() == [1, 1, 1]
+    assert weights.tolist() == [0.75, 0.25, 0.25, 0.25, 0.5, 0.5]
+    assert loss_weights(train, weighted=False).tolist() == [1] * 6
 
 
 def test_imagenet_weights_missing_offline_stop_the_job_with_one_line(small_mura, tmp_path):

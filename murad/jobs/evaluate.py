@@ -26,8 +26,7 @@ def predict(
     import torch
 
     from ..data import BatchAugmenter, node_local_caches, open_cache
-    from ..inference import choose_device, load_trained
-    from ..inference import predict as predict_probs
+    from ..inference import choose_device, image_probabilities, load_trained
 
     torch.set_num_threads(max(1, threads))
     device = choose_device()
@@ -36,7 +35,7 @@ def predict(
     started = time.perf_counter()
     with node_local_caches({"valid": cache_path}, node_local_cache) as read_from:
         cache = open_cache(read_from["valid"], len(table))
-        probs = predict_probs(model, cache, BatchAugmenter(device), batch_size)
+        probs = image_probabilities(model, cache, BatchAugmenter(device), batch_size)
     with staged_outputs(out_csv) as (path,):
         write_csv(table.assign(prob=probs.round(6)), path)
     log.info("%s on %s: %d images in %.1f s", record["model"], table_csv, len(table), time.perf_counter() - started)

@@ -1,10 +1,10 @@
 """``murad predict``: new studies ranked by their probability of abnormality, with each image's heat map.
 
 The images are read (:mod:`murad.radiographs`), squashed to each model's input size and predicted as the workflow
-predicts (:func:`murad.inference.predict`); the heat map is the CAM (Grad-CAM for VGG) of the model that answers
-for the study (the first of an ensemble's). A file that cannot be read is reported for its study, which is predicted
-on the images that were read, or not at all when none was: the worklist never loses the other studies, and every
-file it was given has its row in ``images.csv``, read or not.
+predicts (:func:`murad.inference.image_probabilities`); the heat map is the CAM (or Grad-CAM, by its family) of the
+model that answers for the study (the first of an ensemble's). A file that cannot be read is reported for its
+study, which is predicted on the images that were read, or not at all when none was: the worklist never loses the
+other studies, and every file it was given has its row in ``images.csv``, read or not.
 
 ``OUT_DIR`` gets ``worklist.csv`` (one row per study, ranked), ``images.csv`` (one row per file),
 ``worklist.html``, ``overlays/`` and the run's record, each swapped in whole when everything is done; nothing else
@@ -204,9 +204,9 @@ class Predictor:
     def _probabilities(self, member: Member, cache: np.ndarray) -> np.ndarray:
         """As the workflow's predict job writes them (6 decimals), so that a study's probability is the one its
         operating points were chosen on, to the last digit."""
-        from ..inference import predict
+        from ..inference import image_probabilities
 
-        return predict(member.network, cache, self.augmenter, self.batch_size).astype(np.float64).round(6)
+        return image_probabilities(member.network, cache, self.augmenter, self.batch_size).astype(np.float64).round(6)
 
     def _maps(self, member: Member, cache: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The member's CAM (Grad-CAM for VGG) of the cache ``rows``, on the network's grid."""
