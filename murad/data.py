@@ -124,29 +124,41 @@ def node_local_caches(caches: dict[str, str], folder: str | None) -> Iterator[di
             path.with_name(path.name + ".complete").unlink(missing_ok=True)
 
 
-class BatchAugmenter:
-    """uint8 batches -> normalised float tensors, with random flips and rotations drawn from its own generator."""
+class Normaliser:
+    """uint8 batches -> ImageNet-normalised float tensors on ``device``, nothing augmented (evaluation: the tuning
+    pass, predictions, CAMs, ``murad predict``), as torchvision's eval preset is apart from its train preset."""
 
-    def __init__(self, device: torch.device, rotation_degrees: float = 30.0, hflip: bool = True, seed: int = 0):
+    def __init__(self, device: torch.device):
         self.device = device
-        self.rotation = math.radians(rotation_degrees)
-        self.hflip = hflip
-        self.generator = torch.Generator().manual_seed(seed)
         std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
         # (x - mean) / std as one fused x * scale + shift over the 3 output channels
         self.scale = 1 / std
         self.shift = -torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) / std
-        self._base_grids: dict[int, torch.Tensor] = {}
 
-    def _to_unit(self, batch: torch.Tensor) -> torch.Tensor:
+    def unit(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, S, S) uint8 -> (B, 1, S, S) float in [0, 1] on the device."""
         return batch.to(self.device, non_blocking=True).float().div_(255).unsqueeze(1)
 
-    def _normalised(self, images: torch.Tensor) -> torch.Tensor:
+    def standardise(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S) in [0, 1] -> (B, 3, S, S), ImageNet mean/std (grey repeated over the channels)."""
         return torch.addcmul(self.shift, images, self.scale)
 
-    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, S, S) uint8 -> (B, 3, S, S) float, ImageNet mean/std."""
-        return self._normalised(self._to_unit(batch))
+        return self.standardise(self.unit(batch))
+
+
+class BatchAugmenter:
+    """Training's uint8 batches -> random flips and rotations drawn from its own generator, then the
+    :class:`Normaliser`'s normalisation."""
+
+    def __init__(self, device: torch.device, rotation_degrees: float = 30.0, hflip: bool = True, seed: int = 0):
+        self.device = device
+        self.normaliser = Normaliser(device)
+        self.rotation = math.radians(rotation_degrees)
+        self.hflip = hflip
+        self.generator = torch.Generator().manual_seed(seed)
+        self._base_grids: dict[int, torch.Tensor] = {}
 
     def _base_grid(self, size: int) -> torch.Tensor:
         """Pixel-centre coordinates in [-1, 1] with a ones column, (1, S*S, 3); what affine_grid builds each call."""
@@ -165,7 +177,7 @@ class BatchAugmenter:
 
     def augment(self, batch: torch.Tensor) -> torch.Tensor:
         """Random horizontal flip and rotation per image, applied to the whole batch at once, then normalised."""
-        images = self._to_unit(batch)
+        images = self.normaliser.unit(batch)
         n, size = images.shape[0], images.shape[-1]
         angle = (torch.rand(n, generator=self.generator) * 2 - 1) * self.rotation
         flip = torch.ones(n)
@@ -177,7 +189,7 @@ class BatchAugmenter:
         ).to(self.device)
         grid = torch.bmm(self._base_grid(size).expand(n, -1, -1), theta.transpose(1, 2)).view(n, size, size, 2)
         images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return self._normalised(images)
+        return self.normaliser.standardise(images)
 
     def state(self) -> torch.Tensor:
         return self.generator.get_state()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import BatchAugmenter, batches, take
+from .data import Normaliser, batches, take
 from .errors import InputError
 from .models import build_model
 
@@ -70,13 +70,13 @@ def autocast(device: torch.device):
 
 
 @torch.no_grad()
-def image_probabilities(model, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int) -> np.ndarray:
+def image_probabilities(model, cache: np.ndarray, normaliser: Normaliser, batch_size: int) -> np.ndarray:
     """Image probabilities for every row of ``cache`` (eval mode, no augmentation)."""
     model.eval()
-    device = augmenter.device
+    device = normaliser.device
     out = []
     for index in batches(np.arange(len(cache)), batch_size, drop_last=False):
-        images = augmenter.normalise(take(cache, index, pin=device.type == "cuda"))
+        images = normaliser(take(cache, index, pin=device.type == "cuda"))
         images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device):
             out.append(torch.sigmoid(model(images).float().squeeze(1)).cpu())

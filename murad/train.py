@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from .data import BatchAugmenter, batches, epoch_order, take
+from .data import BatchAugmenter, Normaliser, batches, epoch_order, take
 from .errors import Preempted
 from .inference import algorithm_choice, choose_device, image_probabilities
 from .inference import autocast as mixed_precision
@@ -290,9 +290,9 @@ def train_one_epoch(
     progress.seconds += time.perf_counter() - started
 
 
-def evaluate(model, table: pd.DataFrame, cache: np.ndarray, augmenter: BatchAugmenter, batch_size: int):
+def evaluate(model, table: pd.DataFrame, cache: np.ndarray, normaliser: Normaliser, batch_size: int):
     """The tuning split's image probabilities, their BCE loss and study-level kappa."""
-    probs = image_probabilities(model, cache, augmenter, batch_size)
+    probs = image_probabilities(model, cache, normaliser, batch_size)
     target = torch.tensor(table["label"].to_numpy(), dtype=torch.float32)
     loss = float(F.binary_cross_entropy(torch.from_numpy(probs).clamp(1e-7, 1 - 1e-7).float(), target))
     return probs, loss, study_kappa(table, probs)
@@ -364,7 +364,7 @@ def train_model(
                 state.save(outputs.checkpoint)
                 raise Preempted(f"SIGTERM during epoch {epoch}, batch {state.progress.batch}")
             tune_probs, tune_loss, tune_kappa = evaluate(
-                state.model, tune_table, tune_cache, state.augmenter, settings.batch_size * 2
+                state.model, tune_table, tune_cache, state.augmenter.normaliser, settings.batch_size * 2
             )
             state.scheduler.step(tune_loss)
             row = state.end_epoch(lr, time.perf_counter() - started, tune_probs, tune_loss, tune_kappa)

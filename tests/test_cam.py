@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from murad.cam import localisation, maps, rendering, summary
-from murad.data import BatchAugmenter, take
+from murad.data import Normaliser, take
 from murad.errors import InputError
 from murad.inference import choose_device, load_trained
 from murad.io import write_csv
@@ -249,13 +249,13 @@ def test_a_trained_small_models_map_peaks_in_the_known_box():
     torch.manual_seed(0)
     model = build_model("resnet18", "none", image_size=size)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    augmenter = BatchAugmenter(torch.device("cpu"))
+    normaliser = Normaliser(torch.device("cpu"))
     order = np.random.default_rng(1)
     model.train()
     for _ in range(24):
         index = order.choice(len(train), 32, replace=False)
         loss = F.binary_cross_entropy_with_logits(
-            model(augmenter.normalise(take(train, index))).squeeze(1), torch.from_numpy(labels[index])
+            model(normaliser(take(train, index))).squeeze(1), torch.from_numpy(labels[index])
         )
         optimizer.zero_grad()
         loss.backward()

@@ -66,7 +66,9 @@ def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
         ("train", "train_model", {"train"}),
         ("inference", "load_trained", {"predict", "cam_maps", "predict_external"}),
         ("data", "build_cache", {"cache_images", "cache_external"}),
-        ("data", "BatchAugmenter.augment", {"train", "predict", "cam_maps", "predict_external"}),
+        # training's augmentation is training's alone; evaluation only normalises
+        ("data", "BatchAugmenter.augment", {"train"}),
+        ("data", "Normaliser.standardise", {"train", "predict", "cam_maps", "predict_external"}),
         ("synthetic", "render_image", {"synthesize_mura", "synthesize_site"}),
         ("tables", "to_html", {"tables", "ensembles", "environment", "cam_localization", "external_localization",
                                "generalisation", "subgroups"}),

@@ -20,14 +20,14 @@ def test_no_rotation_no_flip_is_plain_normalisation():
     ) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     assert out.shape == (4, 3, 16, 16)
     assert torch.allclose(out, expected, atol=1e-5)
-    assert torch.allclose(augmenter.normalise(raw), expected, atol=1e-5)
+    assert torch.allclose(augmenter.normaliser(raw), expected, atol=1e-5)
 
 
 def test_flips_are_exact_mirrors_and_the_seed_fixes_the_draws():
     augmenter = BatchAugmenter(torch.device("cpu"), rotation_degrees=0, hflip=True, seed=3)
     raw = batch()
     out = augmenter.augment(raw)
-    plain = augmenter.normalise(raw)
+    plain = augmenter.normaliser(raw)
     for i in range(4):
         assert torch.allclose(out[i], plain[i], atol=1e-5) or torch.allclose(out[i], plain[i].flip(-1), atol=1e-5)
     again = BatchAugmenter(torch.device("cpu"), rotation_degrees=30, seed=3).augment(raw)

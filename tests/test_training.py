@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from murad.config import validate_config
-from murad.data import BatchAugmenter, build_cache
+from murad.data import Normaliser, build_cache
 from murad.inference import image_probabilities, load_trained
 from murad.split import tuning_split
 from murad.train import (
@@ -127,7 +127,7 @@ def check_predictions_and_metrics(work: Path, data_root: Path) -> None:
     assert list(tune["path"]) == list(pd.read_csv(work / "results/split/tune.csv")["path"])
     model, _ = load_trained(work / "results/models/mobilenet_v2/model.pt")
     again = image_probabilities(
-        model, np.load(work / "results/cache/tune_64px.npy"), BatchAugmenter(torch.device("cpu")), 16
+        model, np.load(work / "results/cache/tune_64px.npy"), Normaliser(torch.device("cpu")), 16
     )
     np.testing.assert_allclose(tune["prob"], again, atol=2e-6)
     assert pd.read_csv(folder / "tune_studies.csv")["study"].tolist() == sorted(set(tune["study"]))
@@ -199,7 +199,7 @@ def test_a_model_outside_the_paper_trains_and_reloads_with_its_module_versions(p
     model, record = load_trained(tmp_path / "model.pt")
     assert record["state_dict"]._metadata[""]["version"] >= 1
     tune = pd.read_csv(prepared["tune"][0])
-    probs = image_probabilities(model, np.load(prepared["tune"][1]), BatchAugmenter(torch.device("cpu")), 8)
+    probs = image_probabilities(model, np.load(prepared["tune"][1]), Normaliser(torch.device("cpu")), 8)
     saved = pd.read_csv(tmp_path / "tune_predictions.csv")
     assert list(saved["path"]) == list(tune["path"])
     np.testing.assert_allclose(saved["prob"], probs, atol=2e-6)

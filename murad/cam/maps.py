@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import BatchAugmenter, batches, take
+from ..data import Normaliser, batches, take
 from ..models import ModelSpec
 
 
@@ -191,10 +191,10 @@ def compute_maps(
     """
     model.eval().to(memory_format=torch.channels_last)
     method = cam_method(spec)
-    augmenter = BatchAugmenter(torch.device(device))
+    normaliser = Normaliser(torch.device(device))
     maps, logits = [], []
     for index in batches(np.asarray(indices), batch_size, drop_last=False):
-        images = augmenter.normalise(take(cache, index)).contiguous(memory_format=torch.channels_last)
+        images = normaliser(take(cache, index)).contiguous(memory_format=torch.channels_last)
         batch_maps, batch_logits = layer_maps(model, spec, images)
         maps.append(batch_maps.cpu().numpy())
         logits.append(batch_logits.cpu().numpy())

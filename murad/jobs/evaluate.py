@@ -25,7 +25,7 @@ def predict(
     import pandas as pd
     import torch
 
-    from ..data import BatchAugmenter, node_local_caches, open_cache
+    from ..data import Normaliser, node_local_caches, open_cache
     from ..inference import choose_device, image_probabilities, load_trained
 
     torch.set_num_threads(max(1, threads))
@@ -35,7 +35,7 @@ def predict(
     started = time.perf_counter()
     with node_local_caches({"valid": cache_path}, node_local_cache) as read_from:
         cache = open_cache(read_from["valid"], len(table))
-        probs = image_probabilities(model, cache, BatchAugmenter(device), batch_size)
+        probs = image_probabilities(model, cache, Normaliser(device), batch_size)
     with staged_outputs(out_csv) as (path,):
         write_csv(table.assign(prob=probs.round(6)), path)
     log.info("%s on %s: %d images in %.1f s", record["model"], table_csv, len(table), time.perf_counter() - started)

@@ -77,7 +77,7 @@ def predict_external(
     import torch
 
     from ..cam import localisation, maps
-    from ..data import BatchAugmenter, node_local_caches, open_cache
+    from ..data import Normaliser, node_local_caches, open_cache
     from ..errors import InputError
     from ..inference import choose_device, image_probabilities, load_trained
     from ..metrics import aggregate_studies
@@ -96,7 +96,7 @@ def predict_external(
             raise InputError(
                 f"{cache_path}: {cache.shape[-1]} px images but {record['model']} was trained at {trained}"
             )
-        probs = image_probabilities(model, cache, BatchAugmenter(device), batch_size)
+        probs = image_probabilities(model, cache, Normaliser(device), batch_size)
         if cam is not None and len(boxes):
             position = {path: index for index, path in enumerate(table["path"])}
             rows = np.array(sorted({position[path] for path in boxes["path"]}))

@@ -164,10 +164,10 @@ class Predictor:
 
     def __init__(self, answerer: Answerer, device, batch_size: int, overlays: Path, colormap: str, alpha: float):
         from ..cam.rendering import colour_lut
-        from ..data import BatchAugmenter
+        from ..data import Normaliser
 
         self.answerer, self.batch_size, self.overlays, self.alpha = answerer, batch_size, overlays, alpha
-        self.augmenter = BatchAugmenter(device)
+        self.normaliser = Normaliser(device)
         self.lut = colour_lut(colormap)
 
     def run(self, group: list[StudyResult], pixels: dict[tuple[int, int], np.ndarray]) -> None:
@@ -206,15 +206,15 @@ class Predictor:
         operating points were chosen on, to the last digit."""
         from ..inference import image_probabilities
 
-        return image_probabilities(member.network, cache, self.augmenter, self.batch_size).astype(np.float64).round(6)
+        return image_probabilities(member.network, cache, self.normaliser, self.batch_size).astype(np.float64).round(6)
 
     def _maps(self, member: Member, cache: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The member's CAM (Grad-CAM for VGG) of the cache ``rows``, on the network's grid."""
+        """The member's heat map (CAM or Grad-CAM, by its family) of the cache ``rows``, on the network's grid."""
         from ..cam.maps import compute_maps
         from ..models import model_spec
 
         spec = model_spec(member.architecture)
-        heat, _, _ = compute_maps(member.network, spec, cache, rows, self.batch_size, self.augmenter.device)
+        heat, _, _ = compute_maps(member.network, spec, cache, rows, self.batch_size, self.normaliser.device)
         return heat
 
     def _draw(self, image: ImageResult, pixels: np.ndarray, heat: np.ndarray | None) -> None:
