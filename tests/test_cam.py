@@ -1,4 +1,4 @@
-"""Class activation maps: the CAM identity per family, Grad-CAM for VGG, the localisation scores and baselines on
+"""Class activation maps: the CAM identity per family, Grad-CAM for VGG, the localization scores and baselines on
 hand-made maps, a trained model's map peaking in a known box, the figures' layout, the cam jobs against the package's
 own functions, and the cam rules through the real workflow."""
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from murad.cam import localisation, maps, rendering, summary
+from murad.cam import localization, maps, rendering, summary
 from murad.data import Normaliser, take
 from murad.errors import InputError
 from murad.inference import choose_device, load_trained
@@ -104,37 +104,37 @@ def test_every_method_is_one_weighted_sum_of_the_layers_channels():
 def test_peak_pointing_game_and_its_tolerance():
     heat = np.zeros((100, 200), np.float32)  # H = 100, W = 200: tolerance is a share of 200 px
     heat[50, 150] = 1.0
-    assert localisation.peak(heat) == (150, 50)
-    assert localisation.pointing_hit(heat, (140, 40, 160, 60), 0.0)  # inside
-    assert not localisation.pointing_hit(heat, (10, 10, 20, 20), 0.03)
+    assert localization.peak(heat) == (150, 50)
+    assert localization.pointing_hit(heat, (140, 40, 160, 60), 0.0)  # inside
+    assert not localization.pointing_hit(heat, (10, 10, 20, 20), 0.03)
     # box starts 5 px right of the peak: within 0.03 x 200 = 6 px, not within 0.02 x 200 = 4 px
-    assert localisation.box_distance(150, 50, (155, 40, 170, 60)) == 5
-    assert localisation.pointing_hit(heat, (155, 40, 170, 60), 0.03)
-    assert not localisation.pointing_hit(heat, (155, 40, 170, 60), 0.02)
+    assert localization.box_distance(150, 50, (155, 40, 170, 60)) == 5
+    assert localization.pointing_hit(heat, (155, 40, 170, 60), 0.03)
+    assert not localization.pointing_hit(heat, (155, 40, 170, 60), 0.02)
     # x1, y1 are exclusive: pixel 150 is 1 px right of the box [140, 150)
-    assert localisation.box_distance(150, 50, (140, 40, 150, 60)) == 1
-    assert localisation.box_distance(0, 0, (3, 4, 9, 9)) == 5  # diagonal: hypot(3, 4)
+    assert localization.box_distance(150, 50, (140, 40, 150, 60)) == 1
+    assert localization.box_distance(0, 0, (3, 4, 9, 9)) == 5  # diagonal: hypot(3, 4)
 
 
 def test_energy_share_chance_and_the_tolerance_chance_by_hand():
     heat = np.zeros((4, 10), np.float32)
     heat[:, :5] = 1.0
-    assert localisation.energy_share(heat, (0, 0, 5, 2)) == pytest.approx(10 / 20)
-    assert localisation.energy_share(heat + 3, (0, 0, 5, 2)) == pytest.approx(0.5)  # min-max normalised first
-    assert localisation.energy_share(heat, (5, 0, 10, 4)) == 0
-    assert localisation.box_fraction((0, 0, 5, 2), 10, 4) == pytest.approx(10 / 40)
+    assert localization.energy_share(heat, (0, 0, 5, 2)) == pytest.approx(10 / 20)
+    assert localization.energy_share(heat + 3, (0, 0, 5, 2)) == pytest.approx(0.5)  # min-max normalised first
+    assert localization.energy_share(heat, (5, 0, 10, 4)) == 0
+    assert localization.box_fraction((0, 0, 5, 2), 10, 4) == pytest.approx(10 / 40)
     # a 2 x 2 box on a 10 x 10 image, tolerance 0.1 x 10 = 1 px: the box and the 8 pixels beside its sides
-    assert localisation.chance_pointing((4, 4, 6, 6), 10, 10, 0.1) == pytest.approx(12 / 100)
-    assert localisation.chance_pointing((4, 4, 6, 6), 10, 10, 0.0) == pytest.approx(
-        localisation.box_fraction((4, 4, 6, 6), 10, 10)
+    assert localization.chance_pointing((4, 4, 6, 6), 10, 10, 0.1) == pytest.approx(12 / 100)
+    assert localization.chance_pointing((4, 4, 6, 6), 10, 10, 0.0) == pytest.approx(
+        localization.box_fraction((4, 4, 6, 6), 10, 10)
     )
 
 
 def test_flat_maps_point_nowhere_and_spread_evenly():
     flat = np.zeros((20, 30), np.float32)
-    assert localisation.peak(flat) is None
-    assert not localisation.pointing_hit(flat, (0, 0, 30, 20), 0.1)
-    assert localisation.energy_share(flat, (0, 0, 15, 20)) == pytest.approx(0.5)
+    assert localization.peak(flat) is None
+    assert not localization.pointing_hit(flat, (0, 0, 30, 20), 0.1)
+    assert localization.energy_share(flat, (0, 0, 15, 20)) == pytest.approx(0.5)
     assert (maps.normalise(flat) == 0).all()
 
 
@@ -143,17 +143,17 @@ def test_a_lesions_file_with_two_boxes_for_one_image_is_refused_naming_file_and_
     lesions = tmp_path / "lesions.csv"
     lesions.write_text(f"path,kind,x0,y0,x1,y1,width,height\n{row}\n{row.replace('1,2,3,4', '5,5,8,8')}\n")
     with pytest.raises(InputError) as error:
-        localisation.read_lesions(lesions)
+        localization.read_lesions(lesions)
     assert str(error.value) == f"{lesions}: {row.split(',')[0]} has more than one box (one per image expected)"
 
 
 def test_centre_baseline_peaks_at_the_centre_and_is_scored_like_a_map():
-    centre = localisation.centre_map(7, 11)
-    assert localisation.peak(centre) == (5, 3)
-    scores = localisation.score_map(centre, (4, 2, 7, 5), 0.0)
+    centre = localization.centre_map(7, 11)
+    assert localization.peak(centre) == (5, 3)
+    scores = localization.score_map(centre, (4, 2, 7, 5), 0.0)
     assert scores["pointing_hit"] == 1 and scores["centre_hit"] == 1
     assert scores["energy_share"] == pytest.approx(scores["centre_energy"])
-    off = localisation.score_map(centre, (0, 0, 2, 2), 0.0)
+    off = localization.score_map(centre, (0, 0, 2, 2), 0.0)
     assert off["centre_hit"] == 0 and 0 < off["centre_energy"] < off["chance"]
 
 
@@ -163,10 +163,10 @@ def test_upsampling_puts_a_cell_on_the_original_pixels_and_the_peak_at_its_centr
     assert heat.shape == (20, 40)
     assert heat[:10, :20].max() < heat[15:, 30:].min()
     # the border plateau's tie goes to the cell centre, ((1 + 0.5) x 40 / 2 - 0.5, (1 + 0.5) x 20 / 2 - 0.5)
-    assert localisation.peak(heat) == (30, 15)
+    assert localization.peak(heat) == (30, 15)
 
 
-def test_localisation_table_means_per_model_and_kind_with_baselines():
+def test_localization_table_means_per_model_and_kind_with_baselines():
     def frame(hits, energy, kinds, method="CAM", layer="layer4"):
         return pd.DataFrame(
             {
@@ -187,8 +187,8 @@ def test_localisation_table_means_per_model_and_kind_with_baselines():
         "b": frame([1, 0, 1, None], [0.5, 0.1, 0.3, None], ["lytic", "fracture", "lytic", None]),
         "a": frame([0, 0, 1, None], [0.2, 0.2, 0.2, None], ["lytic", "fracture", "lytic", None], "Grad-CAM", "f.2"),
     }
-    table = localisation.localisation_table(scores)
-    assert list(table.columns) == localisation.LOCALISATION_COLUMNS
+    table = localization.localization_table(scores)
+    assert list(table.columns) == localization.LOCALIZATION_COLUMNS
     assert list(zip(table["model"], table["kind"], strict=True)) == [
         ("a", "all"),
         ("a", "fracture"),
@@ -206,7 +206,7 @@ def test_localisation_table_means_per_model_and_kind_with_baselines():
         "a": {"method": "Grad-CAM", "layer": "f.2"},
         "b": {"method": "CAM", "layer": "layer4"},
     }
-    markdown = summary.localisation_markdown(table, None, 0.03)
+    markdown = summary.localization_markdown(table, None, 0.03)
     assert "| chance |" in markdown and "| centre baseline |" in markdown and "0.03 x" in markdown
     assert "| model | method | layer | all (n=3) |" in markdown and "| a | Grad-CAM | f.2 | 0.333 |" in markdown
 
@@ -267,7 +267,7 @@ def test_a_trained_small_models_map_peaks_in_the_known_box():
     cams, logits, method = maps.compute_maps(model, model_spec("resnet18"), test, np.arange(len(test)), 32)
     assert method == maps.CamMethod("CAM", "layer4") and cams.shape == (60, 4, 4)
     assert ((logits > 0) == (test_labels == 1)).mean() >= 0.9  # it learned the task
-    scores = [localisation.score_map(maps.upsample(cams[i], size, size), boxes[i], 0.05) for i in positives]
+    scores = [localization.score_map(maps.upsample(cams[i], size, size), boxes[i], 0.05) for i in positives]
     hits = np.mean([s["pointing_hit"] for s in scores])
     # a 4 x 4 map on a 128 px image: the peak is a cell centre, so most (not all) peaks land in the 32 px box
     assert hits >= 0.6, hits
@@ -311,7 +311,7 @@ def test_the_grid_figures_title_sits_above_the_panel_titles(method, shape, boxes
         plt.close(figure)
 
 
-def test_the_localisation_figure_has_no_overlapping_texts():
+def test_the_localization_figure_has_no_overlapping_texts():
     def scores(method, layer, hits, flat):
         return pd.DataFrame(
             {
@@ -328,7 +328,7 @@ def test_the_localisation_figure_has_no_overlapping_texts():
             }
         )
 
-    table = localisation.localisation_table(
+    table = localization.localization_table(
         {
             "densenet121": scores("CAM", "features", [1, 0, 1, 1], False),
             "resnext101_32x8d": scores("CAM", "layer4", [0, 0, 1, 0], False),
@@ -336,7 +336,7 @@ def test_the_localisation_figure_has_no_overlapping_texts():
         }
     )
     apply_style(STYLE["style"], STYLE["palette"])
-    figure = summary.localisation_figure(table)
+    figure = summary.localization_figure(table)
     try:
         assert overlapping_texts(figure) == []
     finally:
@@ -394,7 +394,7 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
     fake_trained_model(tmp_path / "model.pt")
     out = run_cam_jobs(tmp_path, small_mura, None)
     scores = pd.read_csv(out / "scores.csv")
-    assert list(scores.columns) == localisation.SCORE_COLUMNS
+    assert list(scores.columns) == localization.SCORE_COLUMNS
     assert len(scores) == int(valid["label"].sum()) and (scores["label"] == 1).all()
     assert (scores["method"] == "CAM").all() and (scores["layer"] == "features").all()
     assert scores["pointing_hit"].isna().all() and scores["kind"].isna().all()  # not scored
@@ -429,7 +429,7 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
         STYLE,
     )
     assert pd.read_csv(tmp_path / "loc.csv").empty
-    assert list(pd.read_csv(tmp_path / "loc.csv").columns) == localisation.LOCALISATION_COLUMNS
+    assert list(pd.read_csv(tmp_path / "loc.csv").columns) == localization.LOCALIZATION_COLUMNS
     assert NO_LESIONS_NOTE in (tmp_path / "loc.md").read_text()
     assert NO_LESIONS_NOTE in (tmp_path / "loc.html").read_text()
     assert (tmp_path / "loc.png").stat().st_size > 0 and (tmp_path / "loc.svg").stat().st_size > 0
@@ -437,7 +437,7 @@ def test_without_lesion_boxes_the_maps_are_rendered_and_the_score_is_skipped_wit
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "vgg11_bn"])  # CAM and Grad-CAM
 def test_the_split_jobs_write_the_maps_scores_and_overlays_the_package_computes(small_mura, tmp_path, name):
-    """What cam_maps and cam_figures write is, value for value, what the maps, localisation and rendering functions
+    """What cam_maps and cam_figures write is, value for value, what the maps, localization and rendering functions
     give on the same model and images (what the single cam job computed before the split)."""
     valid = valid_split(small_mura, tmp_path)
     fake_trained_model(tmp_path / "model.pt", name)
@@ -451,8 +451,8 @@ def test_the_split_jobs_write_the_maps_scores_and_overlays_the_package_computes(
     cache = np.load(tmp_path / "valid.npy")
     cams, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, MAP_SETTINGS["batch_size"], device)
     sizes = [image_size(small_mura / path) for path in frame["path"]]
-    boxes, kinds = localisation.lesion_boxes(list(frame["path"]), sizes, localisation.read_lesions(lesions_csv))
-    expected = localisation.score_images(frame, cams, logits, method, sizes, boxes, kinds, MAP_SETTINGS["tolerance"])
+    boxes, kinds = localization.lesion_boxes(list(frame["path"]), sizes, localization.read_lesions(lesions_csv))
+    expected = localization.score_images(frame, cams, logits, method, sizes, boxes, kinds, MAP_SETTINGS["tolerance"])
     write_csv(expected, tmp_path / "expected.csv")
     assert (out / "scores.csv").read_bytes() == (tmp_path / "expected.csv").read_bytes()
     saved = maps.CamMaps.load(out / "maps.npz")

@@ -114,18 +114,18 @@ def test_comments_docstrings_and_formatting_change_nothing(project):
 
 
 def test_the_digest_follows_attribute_access_on_an_imported_module(project):
-    # jobs.cam does `from ..cam import localisation, maps` and calls maps.<name>: the names it calls count, the others
+    # jobs.cam does `from ..cam import localization, maps` and calls maps.<name>: the names it calls count, the others
     # not; so the GPU job that computes the maps reaches no drawing code, and the one that draws them no CNN
     scripts, package = project / "workflow/scripts", project / "murad"
     reached = {key.split("#")[0] for key in reached_code(scripts / "cam_maps.py", package)}
-    assert {"murad.cam.maps.compute_maps", "murad.cam.localisation.score_images", "murad.jobs.cam.cam_maps"} <= reached
-    assert "murad.cam.localisation.localisation_table" not in reached and "murad.jobs.evaluate.metrics" not in reached
+    assert {"murad.cam.maps.compute_maps", "murad.cam.localization.score_images", "murad.jobs.cam.cam_maps"} <= reached
+    assert "murad.cam.localization.localization_table" not in reached and "murad.jobs.evaluate.metrics" not in reached
     assert not [key for key in reached if key.startswith("murad.cam.rendering")]
     drawing = {key.split("#")[0] for key in reached_code(scripts / "cam_figures.py", package)}
     assert {"murad.cam.rendering.grid_figure", "murad.jobs.cam.cam_figures"} <= drawing
     assert not {"murad.cam.maps.compute_maps", "murad.inference.load_trained", "murad.models.build_model"} & drawing
     before = digests(project)
-    edit_function(project, "cam/localisation", "localisation_table")
+    edit_function(project, "cam/localization", "localization_table")
     assert changed(before, after := digests(project)) == {"cam_localization", "external_localization"}
     edit_function(project, "cam/rendering", "grid_figure")
     assert changed(after, after := digests(project)) == {"cam_figures"}

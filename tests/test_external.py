@@ -369,12 +369,12 @@ def valid_again(small_mura, folder) -> tuple[str, str, pd.DataFrame]:
     return str(folder / "studies.csv"), str(folder / "boxes.json"), table
 
 
-def test_mura_valid_re_encoded_as_an_external_set_gives_valids_probabilities_table6_and_localisation(
+def test_mura_valid_re_encoded_as_an_external_set_gives_valids_probabilities_table6_and_localization(
     pipeline, small_mura, tmp_path
 ):
     import yaml
 
-    from murad.cam import localisation, maps
+    from murad.cam import localization, maps
 
     from .conftest import PIPELINE_MODELS, run_snakemake, snakemake_again
     from .test_stale import planned_jobs
@@ -405,7 +405,7 @@ def test_mura_valid_re_encoded_as_an_external_set_gives_valids_probabilities_tab
         assert (external["body_part"] == valid.loc[external.index, "body_part"]).all()  # from the DICOM headers
         kappa = cohen_kappa_score(external["label"], (external["prob"] > 0.5).astype(int))
         assert table6.loc[model, "kappa"] == pytest.approx(kappa, abs=1e-6)
-        # localisation: each box scored on the set's map, as on valid's map of the same image
+        # localization: each box scored on the set's map, as on valid's map of the same image
         scores = pd.read_csv(work / f"results/cam/external/valid_again/{model}/scores.csv")
         saved = maps.CamMaps.load(work / f"results/cam/{model}/maps.npz")
         on_valid = dict(zip(saved.paths, saved.maps, strict=True))
@@ -413,7 +413,7 @@ def test_mura_valid_re_encoded_as_an_external_set_gives_valids_probabilities_tab
         assert len(scores) == len(json.loads(Path(boxes).read_text())["annotations"]) > 0
         for row in scores.itertuples():
             heat = maps.upsample(on_valid[mura_path[row.path]], row.height, row.width)
-            expected = localisation.score_map(heat, (row.x0, row.y0, row.x1, row.y1), tolerance)
+            expected = localization.score_map(heat, (row.x0, row.y0, row.x1, row.y1), tolerance)
             assert row.pointing_hit == expected["pointing_hit"] and (row.peak_x, row.peak_y) == (
                 expected["peak_x"], expected["peak_y"]
             )  # fmt: skip

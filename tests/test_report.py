@@ -155,7 +155,7 @@ def test_report_opens_in_headless_chromium_with_tables_and_figures(pipeline, tmp
     table6 = check["pages"]["results/tables/table6.html"]
     assert "synthetic_site" in table6 and all(model in table6 for model in MODELS)
     assert "Table 7" in check["pages"]["results/tables/table7.html"]
-    assert "localisation" in check["pages"]["results/cam/external/synthetic_site/localization.html"]
+    assert "localization" in check["pages"]["results/cam/external/synthetic_site/localization.html"]
     table3 = check["pages"]["results/tables/table3.html"]
     assert "<table" in table3 and all(model in table3 for model in MODELS)
     assert "torch" in check["pages"]["results/report/environment.html"]

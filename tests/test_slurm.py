@@ -209,7 +209,7 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     # the light steps ran as CPU jobs without a GPU, bundled: one job to prepare the data and one the external set,
     # one per model for its study aggregation, metrics and calibration, one for ensembles, their metrics, the
     # comparison with the best, subgroups, tables, figures and the environment; and, each a job of its own, every
-    # model's CAM figures, the CAM localisation, and the external set's measures and localisation and Table 6
+    # model's CAM figures, the CAM localization, and the external set's measures and localization and Table 6
     light = jobs[~jobs["Comment"].map(is_gpu_job)]
     assert not light["ReqTRES"].str.contains("gres/gpu").any() and not light["AllocTRES"].str.contains("gpu").any()
     assert (light["State"] == "COMPLETED").all(), light
@@ -226,7 +226,7 @@ def test_snakemake_profile_slurm_runs_the_workflow_with_a_gpu_per_cnn_job(slurm_
     summary = [c for c in comments if c.startswith("rule_summary_")]  # named after its first five rules, sorted
     assert summary == ["rule_summary_compare_to_best_ensembles_environment_figures_metrics_..."], comments
     assert "rule_cam_localization" in comments
-    # the external test set's measures, its localisation and Table 6: each a job of its own
+    # the external test set's measures, its localization and Table 6: each a job of its own
     assert {
         "rule_external_metrics_wildcards_synthetic_site",
         "rule_external_localization_wildcards_synthetic_site",

@@ -174,7 +174,7 @@ CNN_RULES = {"train", "predict", "cam_maps"}  # the jobs that load a CNN (and on
 def test_report_styling_redraws_figures_and_cam_grids_only(finished):
     config = merged(finished.config, {"report": {"dpi": 200}})  # the default is 150
     jobs = dry_run(finished.work, config)
-    # The figures, each model's CAM figures (drawn from its saved maps), the localisation figure, and the
+    # The figures, each model's CAM figures (drawn from its saved maps), the localization figure, and the
     # environment record (it holds the resolved config); no job that loads a CNN.
     drawing = {"figures", "cam_figures", "cam_localization", "generalisation", "environment", "all"}
     assert jobs == [job for job in finished.every_job if job.rule in drawing]

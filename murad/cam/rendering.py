@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from .localisation import row_box
+from .localization import row_box
 from .maps import CamMethod, normalise
 
 BOX_COLOUR = (0, 230, 0)
@@ -96,7 +96,7 @@ class Panel:
 
     @classmethod
     def of(cls, image: pd.Series, radiograph: np.ndarray, overlay: np.ndarray) -> Panel:
-        """A panel from one row of the scores (:func:`.localisation.score_images`)."""
+        """A panel from one row of the scores (:func:`.localization.score_images`)."""
         top = None if pd.isna(image["peak_x"]) else (int(image["peak_x"]), int(image["peak_y"]))
         hit = None if pd.isna(image["pointing_hit"]) else bool(image["pointing_hit"])
         return cls(
@@ -170,7 +170,7 @@ def grid_figure(model: str, method: CamMethod, panels: list[Panel], scored: bool
     legend = (
         "green box: ground-truth lesion (lesions.csv); +: the map's maximum"
         if scored
-        else "no ground-truth boxes (real MURA: localisation not scored)"
+        else "no ground-truth boxes (real MURA: localization not scored)"
     )
     figure.suptitle(f"{method_note(model, method)}\n{legend}", fontsize=7, y=1 - 0.08 / figure_height)
     # Fixed spacing: tight_layout costs about a second per figure and the panels are all alike.

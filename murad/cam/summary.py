@@ -1,4 +1,4 @@
-"""Every model's localisation (:func:`.localisation.localisation_table`) as Markdown and as a figure, beside the
+"""Every model's localization (:func:`.localization.localization_table`) as Markdown and as a figure, beside the
 chance and centre baselines."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .localisation import ALL_KINDS
+from .localization import ALL_KINDS
 
 
 def _pivot(table: pd.DataFrame, value: str, chance: str, centre: str) -> pd.DataFrame:
@@ -19,11 +19,11 @@ def _pivot(table: pd.DataFrame, value: str, chance: str, centre: str) -> pd.Data
     return grid
 
 
-def localisation_markdown(
+def localization_markdown(
     table: pd.DataFrame, note: str | None, tolerance: float, boxes: str = "the synthetic lesion boxes of MURA valid"
 ) -> str:
-    """The localisation table as Markdown, one grid per score; ``boxes`` says whose boxes (the title)."""
-    lines = [f"# CAM localisation on {boxes}", ""]
+    """The localization table as Markdown, one grid per score; ``boxes`` says whose boxes (the title)."""
+    lines = [f"# CAM localization on {boxes}", ""]
     if note:
         return "\n".join([*lines, note, ""])
     lines += [
@@ -62,7 +62,7 @@ SCORES = (  # the score, its chance and centre baselines, and its name in the fi
 )
 
 
-def localisation_figure(table: pd.DataFrame, note: str | None = None):
+def localization_figure(table: pd.DataFrame, note: str | None = None):
     """Pointing game and energy share per model (bars, CAM vs Grad-CAM) with the chance and centre baselines as
     lines; below, both per abnormality kind as heat maps with the baselines as the last rows."""
     import matplotlib.pyplot as plt

@@ -1,5 +1,5 @@
 """The jobs of workflow/rules/cam.smk: class activation maps (on a GPU), their figures (no CNN) and their
-localisation over every model."""
+localization over every model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ log = logging.getLogger("murad")
 
 
 NO_LESIONS_NOTE = (
-    "localisation not scored: there is no lesions.csv with ground-truth boxes (dataset.source is "
+    "localization not scored: there is no lesions.csv with ground-truth boxes (dataset.source is "
     "not synthetic); the heat maps are rendered all the same"
 )
 
@@ -32,12 +32,12 @@ def cam_maps(
 ) -> None:
     """CAMs (Grad-CAM where the head is not global average pooling -> linear) of one trained model on the selected
     MURA valid images, and one scores row per image: probability, the map's peak and, against ``lesions_csv`` when
-    given, the localisation scores. The cache is read from a node-local copy when ``node_local_cache`` names a
+    given, the localization scores. The cache is read from a node-local copy when ``node_local_cache`` names a
     folder."""
     import pandas as pd
     import torch
 
-    from ..cam import localisation, maps
+    from ..cam import localization, maps
     from ..data import node_local_caches, open_cache
     from ..errors import InputError
     from ..inference import choose_device, load_trained
@@ -60,10 +60,10 @@ def cam_maps(
         heat, logits, method = maps.compute_maps(model, model_spec(name), cache, rows, settings["batch_size"], device)
     computed = time.perf_counter()
 
-    lesions = localisation.read_lesions(lesions_csv) if lesions_csv else None
+    lesions = localization.read_lesions(lesions_csv) if lesions_csv else None
     sizes = [image_size(Path(root) / path) for path in frame["path"]]
-    boxes, kinds = localisation.lesion_boxes(list(frame["path"]), sizes, lesions, str(lesions_csv))
-    scores = localisation.score_images(frame, heat, logits, method, sizes, boxes, kinds, settings["tolerance"])
+    boxes, kinds = localization.lesion_boxes(list(frame["path"]), sizes, lesions, str(lesions_csv))
+    scores = localization.score_images(frame, heat, logits, method, sizes, boxes, kinds, settings["tolerance"])
     with staged_outputs(maps_npz, scores_csv) as (maps_path, scores_path):
         maps.CamMaps(name, method, frame["path"].to_numpy(str), heat, logits).save(maps_path)
         write_csv(scores, scores_path)
@@ -141,31 +141,31 @@ def cam_localization(
     figure_svg: str,
     style: dict,
 ) -> None:
-    """Every model's CAM localisation (pointing game, energy share) per abnormality kind, beside the chance and
+    """Every model's CAM localization (pointing game, energy share) per abnormality kind, beside the chance and
     centre baselines: a CSV, a Markdown table and a figure; on data without lesion boxes, a note instead."""
     import pandas as pd
 
-    from ..cam import localisation, summary
+    from ..cam import localization, summary
     from ..plotting import apply_style, save_figure
     from ..tables import to_html
 
     scores = {model: pd.read_csv(path) for model, path in sorted(scores_csvs.items())}
     table = (
-        localisation.localisation_table(scores) if scored else pd.DataFrame(columns=localisation.LOCALISATION_COLUMNS)
+        localization.localization_table(scores) if scored else pd.DataFrame(columns=localization.LOCALIZATION_COLUMNS)
     )
     note = None if scored else NO_LESIONS_NOTE
     if scored and table.empty:
-        note = "localisation not scored: no selected MURA valid image has a lesion box"
+        note = "localization not scored: no selected MURA valid image has a lesion box"
     apply_style(style["style"], style["palette"])
     paths = (out_csv, out_md, out_html, figure_png, figure_svg)
     with staged_outputs(*paths) as (csv_path, md_path, html_path, png_path, svg_path):
         write_csv(table, csv_path)
-        Path(html_path).write_text(to_html(table.round(3), note or "CAM localisation per model and abnormality kind"))
-        Path(md_path).write_text(summary.localisation_markdown(table, note, tolerance))
-        save_figure(summary.localisation_figure(table, note), png_path, svg_path, dpi=style["dpi"])
+        Path(html_path).write_text(to_html(table.round(3), note or "CAM localization per model and abnormality kind"))
+        Path(md_path).write_text(summary.localization_markdown(table, note, tolerance))
+        save_figure(summary.localization_figure(table, note), png_path, svg_path, dpi=style["dpi"])
     if note:
         log.info("%d models: %s", len(scores), note)
-    for row in table[table["kind"] == localisation.ALL_KINDS].itertuples():
+    for row in table[table["kind"] == localization.ALL_KINDS].itertuples():
         log.info(
             "%s (%s on %s): pointing %.3f (chance %.3f, centre %.3f), energy %.3f (chance %.3f, centre %.3f), %d "
             "images",

@@ -76,7 +76,7 @@ def predict_external(
     import pandas as pd
     import torch
 
-    from ..cam import localisation, maps
+    from ..cam import localization, maps
     from ..data import Normaliser, node_local_caches, open_cache
     from ..errors import InputError
     from ..inference import choose_device, image_probabilities, load_trained
@@ -88,7 +88,7 @@ def predict_external(
     device = choose_device()
     model, record = load_trained(model_path, device)
     table, boxes = pd.read_csv(images_csv), pd.read_csv(boxes_csv)
-    scores = pd.DataFrame(columns=localisation.SCORE_COLUMNS)
+    scores = pd.DataFrame(columns=localization.SCORE_COLUMNS)
     with node_local_caches({"external": cache_path}, node_local_cache) as read_from:
         cache = open_cache(read_from["external"], len(table))
         trained = record["settings"]["image_size"]
@@ -106,13 +106,13 @@ def predict_external(
             mapped = {int(row): index for index, row in enumerate(rows)}
             each = [mapped[position[path]] for path in boxes["path"]]
             frame = table.iloc[[rows[i] for i in each]].reset_index(drop=True)
-            scores = localisation.score_images(
+            scores = localization.score_images(
                 frame,
                 heat[each],
                 logits[each],
                 method,
                 list(zip(boxes["width"], boxes["height"], strict=True)),
-                [tuple(int(v) for v in box) for box in boxes[localisation.BOX_COLUMNS].to_numpy()],
+                [tuple(int(v) for v in box) for box in boxes[localization.BOX_COLUMNS].to_numpy()],
                 list(boxes["kind"]),
                 cam["tolerance"],
             )
@@ -201,23 +201,23 @@ def external_metrics(
 def external_localization(
     set_name: str, scores_csvs: dict[str, str], tolerance: float, out_csv: str, out_md: str, out_html: str
 ) -> None:
-    """Every mapped model's CAM localisation on one set's boxes (pointing game, energy share, beside the chance and
+    """Every mapped model's CAM localization on one set's boxes (pointing game, energy share, beside the chance and
     centre baselines), as on the synthetic MURA; a note where the set has no boxes."""
     import pandas as pd
 
-    from ..cam import localisation, summary
+    from ..cam import localization, summary
     from ..tables import to_html
 
     scores = {model: pd.read_csv(path) for model, path in sorted(scores_csvs.items())}
-    table = localisation.localisation_table(scores)
-    note = None if len(table) else f"{set_name}: localisation not scored: the set has no lesion boxes (config boxes)"
-    caption = note or f"CAM localisation on the external set {set_name}, per model and kind of box"
+    table = localization.localization_table(scores)
+    note = None if len(table) else f"{set_name}: localization not scored: the set has no lesion boxes (config boxes)"
+    caption = note or f"CAM localization on the external set {set_name}, per model and kind of box"
     with staged_outputs(out_csv, out_md, out_html) as (csv_path, md_path, html_path):
         write_csv(table, csv_path)
-        Path(md_path).write_text(summary.localisation_markdown(table, note, tolerance, f"the boxes of {set_name}"))
+        Path(md_path).write_text(summary.localization_markdown(table, note, tolerance, f"the boxes of {set_name}"))
         Path(html_path).write_text(to_html(table.round(3), caption))
     boxes = int(table["images"].max()) if len(table) else 0
-    log.info("%s: localisation of %d models on %d boxes%s", set_name, len(scores), boxes, f" ({note})" if note else "")
+    log.info("%s: localization of %d models on %d boxes%s", set_name, len(scores), boxes, f" ({note})" if note else "")
 
 
 def generalisation(

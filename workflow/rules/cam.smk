@@ -1,5 +1,5 @@
 # Stage 6: class activation maps of every model (Grad-CAM for VGG) over MURA valid radiographs, and their
-# localisation against the synthetic data's lesion boxes. Report category "5. Class activation maps".
+# localization against the synthetic data's lesion boxes. Report category "5. Class activation maps".
 # cam_maps runs the CNN (a GPU job) and writes the maps and their scores; cam_figures draws them without the CNN,
 # so the figure styling (report:, the colour map) re-runs no CNN.
 
@@ -66,15 +66,15 @@ rule cam_localization:
             "results/cam/localization.html",
             caption="../report/cam_localization.rst",
             category="5. Class activation maps",
-            subcategory="localisation",
-            labels={"model": "all", "figure": "localisation table"},
+            subcategory="localization",
+            labels={"model": "all", "figure": "localization table"},
         ),
         png=report(
             "results/figures/cam_localization.png",
             caption="../report/cam_localization.rst",
             category="5. Class activation maps",
-            subcategory="localisation",
-            labels={"model": "all", "figure": "localisation"},
+            subcategory="localization",
+            labels={"model": "all", "figure": "localization"},
         ),
         svg="results/figures/cam_localization.svg",
     log:

@@ -210,7 +210,7 @@ CAM_EXTERNAL_SETTINGS = {key: config["cam"][key] for key in ("batch_size", "tole
 # other job is a light CPU job with the site's default resources, bundled on a cluster into group jobs (`group:`):
 # `prepare` (data, verification, tuning split, caches), one `evaluate_<model>` per model (its study aggregation,
 # metrics and calibration) and `summary` (ensembles, their metrics, the comparison with the best, tables, figures,
-# environment); each model's CAM figures and the CAM localisation are jobs of their own. Each group job needs at most
+# environment); each model's CAM figures and the CAM localization are jobs of their own. Each group job needs at most
 # 2 CPUs (its steps that can run side by side; `prepare` 2 more for each further image size), so it fits any node.
 GPU_RETRIES = 2
 # Where train, predict and cam_maps read their image caches from (config node_local_cache, expanded on the node): a

@@ -121,7 +121,7 @@ rule external_localization:
             caption="../report/external_localization.rst",
             category="7. External test sets and subgroups",
             subcategory="{set}",
-            labels={"set": "{set}", "table": "CAM localisation"},
+            labels={"set": "{set}", "table": "CAM localization"},
         ),
     log:
         "results/logs/external_localization/{set}.log",

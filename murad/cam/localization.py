@@ -1,7 +1,7 @@
-"""Where a map points, against a lesion box: the scores per image (``scores.csv``) and per model (the localisation
+"""Where a map points, against a lesion box: the scores per image (``scores.csv``) and per model (the localization
 table).
 
-**Localisation scores** (on the synthetic data, whose ``lesions.csv`` gives each shown abnormality's box in
+**Localization scores** (on the synthetic data, whose ``lesions.csv`` gives each shown abnormality's box in
 original pixels, half-open ``[x0, x1) x [y0, y1)``; the map upsampled to the original image, :func:`.maps.upsample`):
 
 - *pointing game*: a hit when the map's maximum (pixel position on the upsampled map; of tied pixels, the one
@@ -55,8 +55,8 @@ SCORE_COLUMNS = [
     "centre_hit",
     "centre_energy",
 ]
-LOCALISATION_KEYS = ["model", "method", "layer", "kind"]
-LOCALISATION_MEANS = [  # over a model's images of one kind
+LOCALIZATION_KEYS = ["model", "method", "layer", "kind"]
+LOCALIZATION_MEANS = [  # over a model's images of one kind
     "pointing",
     "energy",
     "chance",
@@ -65,7 +65,7 @@ LOCALISATION_MEANS = [  # over a model's images of one kind
     "centre_energy",
     "flat",
 ]
-LOCALISATION_COLUMNS = [*LOCALISATION_KEYS, "images", *LOCALISATION_MEANS]
+LOCALIZATION_COLUMNS = [*LOCALIZATION_KEYS, "images", *LOCALIZATION_MEANS]
 
 
 # ------------------------------------------------------------------------------------- one map against one box
@@ -146,7 +146,7 @@ def _peak_columns(top: tuple[int, int] | None) -> dict:
 
 
 def score_map(heat: np.ndarray, box, tolerance: float) -> dict:
-    """Every localisation score of one upsampled map against one box, with both baselines."""
+    """Every localization score of one upsampled map against one box, with both baselines."""
     height, width = heat.shape
     top = peak(heat)
     centre = centre_map(height, width)
@@ -213,7 +213,7 @@ def score_images(
     tolerance: float,
 ) -> pd.DataFrame:
     """One row per image (``SCORE_COLUMNS``): probability, the map's maximum on the original image, and where the
-    image has a box, the localisation scores and both baselines (empty otherwise)."""
+    image has a box, the localization scores and both baselines (empty otherwise)."""
     rows = []
     for index, (box, (width, height)) in enumerate(zip(boxes, sizes, strict=True)):
         heat = upsample(maps[index], height, width)
@@ -245,7 +245,7 @@ def score_images(
     return scores[SCORE_COLUMNS]
 
 
-def localisation_table(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def localization_table(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Per model and abnormality kind ("all" first, then by name): the mean pointing hit and energy share of the
     scored images, with the chance and centre baselines on the same images."""
     rows = []
@@ -273,6 +273,6 @@ def localisation_table(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
                     "flat": part["peak_x"].isna().mean(),
                 }
             )
-    table = pd.DataFrame(rows, columns=LOCALISATION_COLUMNS)
-    table[LOCALISATION_MEANS] = table[LOCALISATION_MEANS].astype(float).round(6)
+    table = pd.DataFrame(rows, columns=LOCALIZATION_COLUMNS)
+    table[LOCALIZATION_MEANS] = table[LOCALIZATION_MEANS].astype(float).round(6)
     return table
