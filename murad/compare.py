@@ -30,7 +30,7 @@ from scipy.stats import norm, rankdata
 
 from .errors import InputError
 from .io import staged_outputs, write_csv
-from .metrics import METRICS, _bootstrap, point_metrics, scopes
+from .metrics import metric_names, point_metrics, resampled_metrics, scopes
 from .prediction_tables import read_study_table
 from .result_names import ordered
 
@@ -81,10 +81,7 @@ def holm(p_values) -> np.ndarray:
 
 def _aligned(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str]) -> pd.DataFrame:
     """Both tables' studies, sorted, with ``prob`` from ``a`` and ``prob_b`` from ``b``; refuses differing studies."""
-    for table, name in zip((a, b), names, strict=True):
-        missing = [c for c in REQUIRED if c not in table.columns]
-        if missing:
-            raise InputError(f"{name} lacks column(s) {', '.join(missing)}")
+    for table, name in zip((a, b), names, strict=True):  # each as the one checked reader gives it
         if table.empty:
             raise InputError(f"{name} holds no studies")
         repeated = table["study"][table["study"].duplicated()]
@@ -119,10 +116,12 @@ def paired_comparison(
         label = group["label"].to_numpy().astype(int)
         probs = [group[column].to_numpy().astype(float) for column in ("prob", "prob_b")]
         points = [point_metrics(label, prob, threshold) for prob in probs]
-        # _bootstrap draws its resamples first: the same seed gives both tables the same studies (a paired bootstrap).
-        resampled = [_bootstrap(label, p, threshold, repetitions, np.random.default_rng([seed, index])) for p in probs]
+        # the resamples are drawn first: the same seed gives both tables the same studies (a paired bootstrap)
+        resampled = [
+            resampled_metrics(label, p, threshold, repetitions, np.random.default_rng([seed, index])) for p in probs
+        ]
         auc_test = delong(label, *probs)
-        for metric in METRICS:
+        for metric in metric_names():
             difference = points[0][metric] - points[1][metric]
             differences = resampled[0][metric] - resampled[1][metric]
             differences = differences[~np.isnan(differences)]

@@ -27,9 +27,8 @@ from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, StrMethodF
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from .calibration import apply_temperature, reliability_table
+from .metrics import metric_names, metric_title
 from .result_names import GROUPS, model_group, ordered
-
-BAR_METRICS = ["accuracy", "precision", "recall", "f1", "kappa", "auc"]
 
 
 def _grid(n: int, columns: int, size: tuple[float, float], **kwargs):
@@ -72,10 +71,11 @@ def metric_bars(table3: pd.DataFrame):
     """Table 3's overall metrics and AUC, with their bootstrap CIs."""
     names = list(table3["model"])
     overall = table3.set_index("model")
-    figure, axes = _grid(len(BAR_METRICS), 3, (4.2, 0.22 * len(names) + 1.2), sharey=True)
+    bar_metrics = metric_names()
+    figure, axes = _grid(len(bar_metrics), 3, (4.2, 0.22 * len(names) + 1.2), sharey=True)
     colours = dict(zip(GROUPS, sns.color_palette(n_colors=len(GROUPS)), strict=True))
     groups = [model_group(name) for name in names]
-    for ax, metric in zip(axes, BAR_METRICS, strict=False):
+    for ax, metric in zip(axes, bar_metrics, strict=False):
         values = overall[metric].to_numpy(float)
         low = values - overall[f"{metric}_low"].to_numpy(float)
         high = overall[f"{metric}_high"].to_numpy(float) - values
@@ -89,7 +89,7 @@ def metric_bars(table3: pd.DataFrame):
         )
         ax.set_yticks(y, names)
         ax.invert_yaxis()
-        ax.set(xlim=(min(0.0, np.nanmin(values - low, initial=0)), 1.0), title=metric)
+        ax.set(xlim=(min(0.0, np.nanmin(values - low, initial=0)), 1.0), title=metric_title(metric))
     shown = [group for group in GROUPS if group in groups]
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[group]) for group in shown]
     figure.suptitle("Overall study-level metrics on MURA valid (bars: point estimate, whiskers: 95% bootstrap CI)")

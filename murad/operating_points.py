@@ -23,7 +23,7 @@ import pandas as pd
 
 from .errors import InputError
 from .io import staged_outputs, write_json
-from .metrics import AGGREGATIONS
+from .metrics import AGGREGATIONS, Counts, cohen_kappa, confusion_counts
 
 TARGET_SENSITIVITY = 0.95
 RULES = {
@@ -33,17 +33,10 @@ RULES = {
 OPERATING_METRICS = ["sensitivity", "specificity", "ppv", "npv"]
 
 
-def _counts(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
-    """tp, fp, fn, tn summed over the last axis, as floats."""
-    tp = (truth & pred).sum(-1).astype(float)
-    fp = (~truth & pred).sum(-1).astype(float)
-    fn = (truth & ~pred).sum(-1).astype(float)
-    return tp, fp, fn, truth.shape[-1] - tp - fp - fn
-
-
-def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+def _rates(counts: Counts) -> dict[str, np.ndarray]:
     """Sensitivity, specificity, PPV and NPV; NaN where the denominator is 0 (no abnormal or normal studies, or no
     abnormal or normal calls)."""
+    tp, fp, fn, tn = counts.tp, counts.fp, counts.fn, counts.tn
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
             "sensitivity": np.where(tp + fn > 0, tp / (tp + fn), np.nan),
@@ -53,28 +46,18 @@ def _rates(tp, fp, fn, tn) -> dict[str, np.ndarray]:
         }
 
 
-def _kappa(tp, fp, fn, tn) -> np.ndarray:
-    n = tp + fp + fn + tn
-    observed = (tp + tn) / n
-    expected = ((tp + fp) * (tp + fn) + (tn + fn) * (tn + fp)) / n**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(expected < 1, (observed - expected) / (1 - expected), np.nan)
-
-
 def _labels_and_probs(studies: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    missing = {"study", "label", "prob"} - set(studies.columns)
-    if missing:
-        raise InputError(f"studies table lacks column(s) {', '.join(sorted(missing))}")
+    """Labels and probabilities of a study table as the one checked reader gives it (murad.prediction_tables)."""
     studies = studies.sort_values("study", kind="stable")
     return studies["label"].to_numpy().astype(bool), studies["prob"].to_numpy(float)
 
 
-def _counts_at(truth: np.ndarray, prob: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """tp, fp, fn, tn of ``prob > cut`` for every cut at once (by sorting, not an n-by-cuts table)."""
+def _counts_at(truth: np.ndarray, prob: np.ndarray, cuts: np.ndarray) -> Counts:
+    """The confusion counts of ``prob > cut`` for every cut at once (by sorting, not an n-by-cuts table)."""
     positives, negatives = np.sort(prob[truth]), np.sort(prob[~truth])
     tp = len(positives) - np.searchsorted(positives, cuts, side="right")
     fp = len(negatives) - np.searchsorted(negatives, cuts, side="right")
-    return tp.astype(float), fp.astype(float), float(len(positives)) - tp, float(len(negatives)) - fp
+    return Counts(tp.astype(float), fp.astype(float), float(len(positives)) - tp, float(len(negatives)) - fp)
 
 
 def choose_thresholds(tune_studies: pd.DataFrame, split: str = "tune") -> dict[str, dict]:
@@ -86,7 +69,7 @@ def choose_thresholds(tune_studies: pd.DataFrame, split: str = "tune") -> dict[s
         raise InputError(f"the {split} studies must include normal and abnormal ones to choose thresholds")
     cuts = np.unique(np.append(prob, 0.0))
     counts = _counts_at(truth, prob, cuts)
-    rates, kappa = _rates(*counts), _kappa(*counts)
+    rates, kappa = _rates(counts), cohen_kappa(counts)
     best = np.flatnonzero(kappa >= np.nanmax(kappa) - 1e-12)
     reaching = np.flatnonzero(rates["sensitivity"] >= TARGET_SENSITIVITY)
     chosen = {
@@ -124,8 +107,8 @@ def operating_point_metrics(
     for name, point in thresholds.items():
         threshold = threshold_value(point)
         row = {"operating_point": name, "threshold": threshold, "n_studies": len(truth), "n_abnormal": int(truth.sum())}
-        point_rates = _rates(*_counts(truth, prob > threshold))
-        for metric, values in _rates(*_counts(truth_b, prob_b > threshold)).items():
+        point_rates = _rates(confusion_counts(truth, prob > threshold))
+        for metric, values in _rates(confusion_counts(truth_b, prob_b > threshold)).items():
             values = values[~np.isnan(values)]
             low, high = np.percentile(values, [2.5, 97.5]) if len(values) else (np.nan, np.nan)
             row |= {metric: float(point_rates[metric]), f"{metric}_low": float(low), f"{metric}_high": float(high)}

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from .io import write_csv
+from .metrics import metric_names
 from .result_names import ENSEMBLE_PREFIX, model_group, ordered, run_model
 
-TABLE3_METRICS = ["accuracy", "precision", "recall", "f1", "kappa"]
 # Checked by hand (see murad/reference/README.md): 0.884 fits DenseNet-161's other four numbers, 0.844 does not.
 ONE_CLASS_MARK = "†"  # Table 3: the model calls every MURA valid study the same class
 TIED_MARK = "≈"  # Table 3: not told apart from the model best on the tuning split (kappa and AUC, Holm, 0.05)
@@ -40,7 +40,7 @@ def table3(
         # A model that calls every study of MURA valid the same class (kappa 0 by construction): with the demo's
         # few training images it learned no contrast yet, which says nothing of its architecture.
         row["one_class"] = bool(overall["n_called_abnormal"] in (0, overall["n_studies"]))
-        for metric in TABLE3_METRICS + ["auc"]:
+        for metric in metric_names():
             for suffix in ("", "_low", "_high"):
                 row[f"{metric}{suffix}"] = overall[f"{metric}{suffix}"]
         info = meta.get(model, {})
@@ -50,8 +50,9 @@ def table3(
             round(info["training_seconds"] / 60, 2) if "training_seconds" in info else float("nan")
         )
         row["images_seen"] = info.get("images_seen", float("nan"))
-        for metric in TABLE3_METRICS + ["params_millions", "training_time"]:
-            row[f"paper_{metric}"] = paper.loc[model, metric] if model in paper.index else float("nan")
+        for metric in [*metric_names(), "params_millions", "training_time"]:  # where the paper reports it
+            known = model in paper.index and metric in paper.columns
+            row[f"paper_{metric}"] = paper.loc[model, metric] if known else float("nan")
         row["paper_note"] = "; ".join(n for (m, _), n in PAPER_NOTES.items() if m == model)
         rows.append(row)
     return with_comparisons(with_seed_spread(pd.DataFrame(rows)), comparisons)
@@ -82,7 +83,7 @@ def with_seed_spread(table: pd.DataFrame) -> pd.DataFrame:
     model_of = {name: run_model(name)[0] for name in table["model"]}
     runs = table.assign(base=table["model"].map(model_of)).groupby("base")
     spread = {"seeds": runs["model"].count()}
-    for metric in TABLE3_METRICS + ["auc"]:
+    for metric in metric_names():
         spread[f"{metric}_seeds_mean"] = runs[metric].mean()
         spread[f"{metric}_seeds_sd"] = runs[metric].std(ddof=1)
     own_run = [run_model(name)[1] is None and not name.startswith(ENSEMBLE_PREFIX) for name in table["model"]]
@@ -128,7 +129,7 @@ def table3_display(table: pd.DataFrame) -> pd.DataFrame:
         return "" if pd.isna(value) else f" ({number_text(value, digits)})"
 
     shown = pd.DataFrame({"group": table["group"], "model": [mark(r) for r in table.itertuples()]})
-    for metric in TABLE3_METRICS:
+    for metric in metric_names():
         shown[metric] = [
             f"{number_text(r[metric])} [{number_text(r[f'{metric}_low'])}, {number_text(r[f'{metric}_high'])}]"
             + paper(r[f"paper_{metric}"])

@@ -58,7 +58,7 @@ def test_every_rule_with_a_script_passes_the_digest_of_its_own_script():
     [
         # the bootstrap intervals: the metrics stage and the paired comparison with the best model compute them, and
         # so do the measures of the external sets and of the subgroups
-        ("metrics", "_bootstrap", {"metrics", "compare_to_best", "external_metrics", "subgroups"}),
+        ("metrics", "resampled_metrics", {"metrics", "compare_to_best", "external_metrics", "subgroups"}),
         ("metrics", "study_metrics", {"metrics", "external_metrics", "subgroups"}),
         # point metrics also give training its tuning kappa, the ensembles and the comparison their choice
         ("metrics", "point_metrics",

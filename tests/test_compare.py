@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from murad.compare import COLUMNS, delong, holm, paired_comparison
 from murad.jobs.evaluate import compare_to_best
-from murad.metrics import METRICS
+from murad.metrics import metric_names
 
 MURAD = Path(sys.executable).with_name("murad")
 
@@ -90,7 +90,7 @@ def test_output_columns_and_row_order():
     table = studies(n=60)
     result = paired_comparison(table, table.assign(prob=table["prob"][::-1].to_numpy()), repetitions=50)
     assert list(result.columns) == COLUMNS
-    expected = [(scope, metric) for scope in ("overall", "elbow", "hand", "wrist") for metric in METRICS]
+    expected = [(scope, metric) for scope in ("overall", "elbow", "hand", "wrist") for metric in metric_names()]
     assert list(zip(result["scope"], result["metric"], strict=True)) == expected
 
 

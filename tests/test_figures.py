@@ -11,6 +11,7 @@ import pytest
 
 from murad import figures
 from murad.figures import kappa_tradeoff
+from murad.metrics import metric_names
 from murad.plotting import apply_style, overlapping_texts
 from murad.result_names import BEST_PER_BODY_PART, FIGURES, ordered, top_k_name
 
@@ -56,7 +57,7 @@ def _results(models: dict[str, tuple[float, float]], trained: set[str], epochs: 
         histories[name] = pd.DataFrame({"epoch": run, "train_loss": 0.7 / run, "tune_loss": 0.75 / run})
         params, minutes = models[name] or (float("nan"), float("nan"))  # an ensemble has neither
         row = {"model": name, "params_millions": params, "training_minutes": minutes, "one_class": not learnt}
-        for metric in figures.BAR_METRICS:  # calling every study normal gives 0 (a CI of 0 to 0) but for these two
+        for metric in metric_names():  # calling every study normal gives 0 (a CI of 0 to 0) but for these two
             untrained = {"accuracy": (0.56, 0.05), "auc": (0.5, 0.06)}.get(metric, (0.0, 0.0))
             value, spread = (0.8, 0.05) if learnt else untrained
             row |= {metric: value, f"{metric}_low": value - spread, f"{metric}_high": value + spread}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from murad.metrics import METRICS, aggregate_studies, study_metrics
+from murad.metrics import aggregate_studies, metric_names, study_metrics
 
 
 def images_table() -> pd.DataFrame:
@@ -61,7 +61,7 @@ def test_intervals_bracket_the_estimate_and_body_parts_sum_to_overall():
     parts = rng.choice(["elbow", "hand", "wrist"], n)
     studies = pd.DataFrame({"study": [f"s{i:03d}" for i in range(n)], "body_part": parts, "label": label, "prob": prob})
     table = study_metrics(studies, repetitions=300, seed=3).set_index("scope")
-    for metric in METRICS:
+    for metric in metric_names():
         assert (table[f"{metric}_low"] <= table[metric]).all() and (table[metric] <= table[f"{metric}_high"]).all()
     per_part = table.drop(index="overall")
     assert per_part["n_studies"].sum() == table.loc["overall", "n_studies"] == n
@@ -70,20 +70,77 @@ def test_intervals_bracket_the_estimate_and_body_parts_sum_to_overall():
     pd.testing.assert_frame_equal(table, again)  # independent of row order
 
 
-def test_missing_columns_are_named():
-    with pytest.raises(ValueError, match="prob"):
-        study_metrics(pd.DataFrame({"study": ["a"], "body_part": ["hand"], "label": [1]}))
+def test_missing_columns_are_named_by_the_one_reader_before_any_metric(tmp_path):
+    from murad.prediction_tables import read_study_table
+
+    path = tmp_path / "studies.csv"
+    pd.DataFrame({"study": ["a"], "body_part": ["hand"], "label": [1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no column 'prob'"):
+        read_study_table(path)
 
 
 def test_vectorised_bootstrap_agrees_with_scikit_learn_on_every_resample():
-    from murad.metrics import _bootstrap, point_metrics
+    from murad.metrics import point_metrics, resampled_metrics
 
     rng = np.random.default_rng(5)
     label = rng.integers(0, 2, 40)
     prob = np.round(rng.random(40), 1)  # ties on purpose
-    fast = _bootstrap(label, prob, 0.5, 25, np.random.default_rng(9))
+    fast = resampled_metrics(label, prob, 0.5, 25, np.random.default_rng(9))
     index = np.random.default_rng(9).integers(0, 40, (25, 40))
     for r in range(25):
         slow = point_metrics(label[index[r]], prob[index[r]])
-        for name in METRICS:
+        for name in metric_names():
             assert fast[name][r] == pytest.approx(slow[name], nan_ok=True), (name, r)
+
+
+def test_a_metric_added_in_one_place_reaches_table3_the_figures_and_murad_compare(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from murad import figures, metrics
+    from murad.cli import main
+    from murad.jobs.report import tables
+
+    specificity = metrics.Metric(
+        "specificity",
+        "Specificity",
+        lambda label, pred, prob: float(((pred == 0) & (label == 0)).sum() / max(1, (label == 0).sum())),
+        lambda c: metrics._ratio(c.tn, c.tn + c.fp, 0.0),
+    )
+    monkeypatch.setattr(metrics, "METRIC_DEFINITIONS", [*metrics.METRIC_DEFINITIONS, specificity])
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 60)
+    studies = {}
+    for name, noise in (("densenet121", 0.6), ("resnet50", 0.9)):
+        studies[name] = tmp_path / f"{name}_studies.csv"
+        prob = np.clip(label * 0.4 + rng.random(60) * noise, 0, 1)
+        pd.DataFrame(
+            {"study": [f"s{i}" for i in range(60)], "body_part": "wrist", "label": label, "prob": prob}
+        ).to_csv(studies[name], index=False)
+
+    main(["compare", str(studies["densenet121"]), str(studies["resnet50"]), "--out", str(tmp_path / "c.csv")])
+    compared = pd.read_csv(tmp_path / "c.csv")
+    assert "specificity" in set(compared["metric"])
+
+    metrics_csv, meta_json = {}, {}
+    for name, path in studies.items():
+        metrics_csv[name] = tmp_path / f"{name}.csv"
+        main(["metrics", str(path), "--out", str(metrics_csv[name]), "--bootstrap", "50"])
+        meta_json[name] = tmp_path / f"{name}.json"
+        meta_json[name].write_text('{"parameters": 8000000, "training_seconds": 60.0}')
+    assert {"specificity", "specificity_low", "specificity_high"} <= set(pd.read_csv(metrics_csv["densenet121"]))
+    split = tmp_path / "split_table2.csv"
+    pd.DataFrame([{"body_part": "total", "train_normal_studies": 1, "train_abnormal_studies": 1,
+                   "valid_normal_studies": 1, "valid_abnormal_studies": 1, "total_studies": 4,
+                   "total_images": 4}]).to_csv(split, index=False)  # fmt: skip
+    outputs = {f"table{n}_{ext}": str(tmp_path / f"table{n}.{ext}") for n in (2, 3, 4, 5) for ext in ("csv", "md")}
+    outputs |= {f"table{n}_{ext}": str(tmp_path / f"t{n}.{ext}") for n in (2, 3, 4, 5) for ext in ("tex", "html")}
+    tables(str(split), {k: str(v) for k, v in metrics_csv.items()}, {k: str(v) for k, v in meta_json.items()}, None,
+           outputs)  # fmt: skip
+    table3 = pd.read_csv(tmp_path / "table3.csv")
+    assert table3["specificity"].notna().all() and table3["paper_specificity"].isna().all()  # not in the paper
+    header = next(line for line in (tmp_path / "table3.md").read_text().splitlines() if line.startswith("| group |"))
+    assert "| specificity |" in header
+
+    figure = figures.metric_bars(table3)
+    assert "Specificity" in [ax.get_title() for ax in figure.axes]
+    plt.close(figure)

@@ -190,7 +190,7 @@ def test_report_styling_redraws_figures_and_cam_grids_only(finished):
 def test_an_edit_of_a_metrics_function_reruns_the_metrics_and_what_is_made_of_them(finished):
     # The bootstrap intervals: the metrics jobs and the comparison with the best model run them; Tables 3 and 4 hold
     # their numbers, the figures draw the tables. Nothing is trained, predicted, aggregated or mapped again.
-    with edited(finished.work / "murad/metrics.py", lambda path: add_statement(path, "_bootstrap")):
+    with edited(finished.work / "murad/metrics.py", lambda path: add_statement(path, "resampled_metrics")):
         jobs = dry_run(finished.work, finished.config)
     bootstrapping = {
         *("metrics", "compare_to_best", "tables", "figures", "all"),
