@@ -28,7 +28,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 from .calibration import apply_temperature, reliability_table
 from .metrics import metric_names, metric_title
-from .result_names import GROUPS, model_group, ordered
+from .result_names import ENSEMBLE_PREFIX, GROUPS, model_group, ordered
 
 
 def _grid(n: int, columns: int, size: tuple[float, float], **kwargs):
@@ -113,8 +113,8 @@ def roc_curves(studies: dict[str, pd.DataFrame]):
             fpr,
             tpr,
             color=colour,
-            linewidth=2.0 if name.startswith("ensemble_") else 1.0,
-            linestyle="--" if name.startswith("ensemble_") else "-",
+            linewidth=2.0 if name.startswith(ENSEMBLE_PREFIX) else 1.0,
+            linestyle="--" if name.startswith(ENSEMBLE_PREFIX) else "-",
             label=f"{name} ({auc:.3f})",
         )
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
@@ -154,7 +154,7 @@ def learning_curves(histories: dict[str, pd.DataFrame]):
 
 
 def kappa_tradeoff(table3: pd.DataFrame):
-    rows = table3[~table3["model"].str.startswith("ensemble_")].sort_values("model")
+    rows = table3[~table3["model"].str.startswith(ENSEMBLE_PREFIX)].sort_values("model")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     one_class = rows["one_class"].astype(bool) if "one_class" in rows else pd.Series(False, index=rows.index)
     for ax, column, label in (

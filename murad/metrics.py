@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_score, recall_score, roc_auc_score
 
-STUDY_COLUMNS = ["study", "patient", "body_part", "label", "prob", "pred"]
+PREDICTED_STUDY_COLUMNS = ["study", "patient", "body_part", "label", "prob", "pred"]
 AGGREGATIONS = ("mean", "max")
 
 
@@ -115,10 +115,10 @@ def aggregate_studies(images: pd.DataFrame, how: str = "mean", threshold: float 
 
 
 def with_prediction(studies: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
-    """Study rows sorted by study, with the prediction ``prob > threshold``, in ``STUDY_COLUMNS``."""
+    """Study rows sorted by study, with the prediction ``prob > threshold``, in ``PREDICTED_STUDY_COLUMNS``."""
     studies = studies.sort_values("study", kind="stable").reset_index(drop=True)
     studies["pred"] = (studies["prob"] > threshold).astype(int)
-    return studies[STUDY_COLUMNS]
+    return studies[PREDICTED_STUDY_COLUMNS]
 
 
 def scopes(studies: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

@@ -23,8 +23,8 @@ import pandas as pd
 
 from .errors import InputError
 
-STUDY_COLUMNS = ("study", "body_part", "label", "prob")
-IMAGE_COLUMNS = ("path", "study", "body_part", "label", "prob")
+REQUIRED_STUDY_COLUMNS = ("study", "body_part", "label", "prob")
+REQUIRED_IMAGE_COLUMNS = ("path", "study", "body_part", "label", "prob")
 TEXT_COLUMNS = ("path", "study", "body_part")
 
 
@@ -128,13 +128,13 @@ def _inferred(column: pd.Series) -> pd.Series:
 
 def read_study_table(path: str | Path) -> pd.DataFrame:
     """A study table, every cell of its required columns checked (see the module's docstring)."""
-    return _checked(path, STUDY_COLUMNS, key="study")[0]
+    return _checked(path, REQUIRED_STUDY_COLUMNS, key="study")[0]
 
 
 def read_image_table(path: str | Path) -> pd.DataFrame:
     """An image table, checked as a study table is, each image listed once and the rows of a study agreeing on
     its label and body part."""
-    table, numbers = _checked(path, IMAGE_COLUMNS, key="path")
+    table, numbers = _checked(path, REQUIRED_IMAGE_COLUMNS, key="path")
     first: dict[str, int] = {}
     for index, study in enumerate(table["study"]):
         other = first.setdefault(study, index)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from murad.ensembles import best_per_body_part, top_k_mean, tuning_scores
-from murad.metrics import STUDY_COLUMNS
+from murad.metrics import PREDICTED_STUDY_COLUMNS
 
 PARTS = ["elbow", "wrist"]
 
@@ -22,7 +22,7 @@ def studies(prefix: str, labels: list[int], probs: list[float], parts: list[str]
             "prob": probs,
             "pred": (np.array(probs) > 0.5).astype(int),
         }
-    )[STUDY_COLUMNS]
+    )[PREDICTED_STUDY_COLUMNS]
 
 
 LABELS = [0, 1, 0, 1, 0, 1, 0, 1]
