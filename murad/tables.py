@@ -306,7 +306,8 @@ def paper_tables(
     calibration_csvs: dict[str, str] | None = None,
     operating_points_csvs: dict[str, str] | None = None,
 ) -> dict[int, tuple[pd.DataFrame, pd.DataFrame, str]]:
-    """The paper's Tables 2, 3 and 4 as (all columns, display form, caption); ensembles (``members_csv``) are rows
+    """The paper's Tables 2, 3 and 4 and our Table 5 (calibration and operating points) as (all columns, display
+    form, caption); ensembles (``members_csv``) are rows
     like models; Table 3 holds each one's difference from the best on the tuning split (``comparisons_csv``)."""
     metrics, meta = load_results(metrics_csvs, meta_jsons, members_csv)
     t2, t2_shown = table2_display(pd.read_csv(split_table2_csv))

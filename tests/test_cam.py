@@ -91,11 +91,20 @@ def test_gradcam_for_vgg_is_non_negative_at_the_last_conv_map_and_leaves_no_hook
     assert [p.requires_grad for p in model.parameters()] == flags
 
 
-def test_every_method_is_one_weighted_sum_of_the_layers_channels():
-    weights = torch.tensor([[1.0, -2.0], [0.5, 0.0]])  # (B, C)
-    activations = torch.arange(16.0).reshape(2, 2, 2, 2)  # (B, C, h, w)
-    expected = torch.stack([1.0 * activations[0, 0] - 2.0 * activations[0, 1], 0.5 * activations[1, 0]])
-    assert torch.equal(maps.weighted_sum(weights, activations), expected)
+def test_a_cam_method_is_one_entry_of_channel_weights_over_the_shared_hook_and_forward_pass(monkeypatch):
+    # A method that weights every channel 1 gives the sum of the layer's feature maps: read back with a hook here.
+    uniform = maps.ChannelWeights(gradients=False, weights=lambda model, spec, g: torch.ones(1, 512), rectify=False)
+    monkeypatch.setitem(maps.CAM_METHODS, "channel sum", uniform)
+    torch.manual_seed(0)
+    model = build_model("resnet18", "none", image_size=64).eval()
+    images = torch.randn(2, 3, 64, 64)
+    seen = {}
+    handle = model.layer4.register_forward_hook(lambda module, inputs, output: seen.update(out=output.detach()))
+    heat, logits = maps.layer_maps(model, model_spec("resnet18"), images, method="channel sum")
+    handle.remove()
+    assert torch.allclose(heat, seen["out"].sum(dim=1), atol=1e-5)
+    assert torch.allclose(logits, model(images).reshape(-1).detach(), atol=1e-5)
+    assert no_hooks_left(model)
 
 
 # ------------------------------------------------------------------------------ scores and baselines by hand

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pandas as pd
 
-from .conftest import REPO, SNAKEMAKE, run_snakemake
-
-
-def test_lint_is_clean():
-    result = subprocess.run([str(SNAKEMAKE), "--lint"], cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr
+from .conftest import run_snakemake
 
 
 def test_default_config_runs_to_a_verified_split(tmp_path):

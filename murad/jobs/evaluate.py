@@ -1,4 +1,5 @@
-"""The jobs of workflow/rules/evaluate.smk: predictions, study aggregation, metrics, ensembles."""
+"""The jobs of workflow/rules/evaluate.smk: predictions, study aggregation, metrics, ensembles, the comparison with
+the best on the tuning split, calibration and operating points, and the subgroups of MURA valid (Table 7)."""
 
 from __future__ import annotations
 
