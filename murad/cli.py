@@ -120,6 +120,12 @@ def add_predict(commands) -> None:
         help="a saved operating point of a single model (best_kappa, the default where saved, or rule_out)",
     )
     calls.add_argument("--threshold", type=float, help="call a study abnormal above this probability instead")
+    parser.add_argument(
+        "--colormap", help="the heat maps' matplotlib colour map (default: the model's run's cam.colormap, else jet)"
+    )
+    parser.add_argument(
+        "--alpha", type=float, help="the heat maps' opacity over the image (default: the run's cam.alpha, else 0.45)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's, all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (none off a terminal anyway)")
@@ -225,6 +231,8 @@ def predict_command(args: argparse.Namespace) -> int:
                 threshold=args.threshold,
                 batch_size=args.batch_size,
                 threads=args.threads,
+                colormap=args.colormap,
+                alpha=args.alpha,
                 progress=False if args.no_progress else None,
             )
     except Stopped as stop:

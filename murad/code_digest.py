@@ -67,22 +67,49 @@ def reached_code(script: str | Path, package_dir: str | Path) -> dict[str, str]:
         elif isinstance(node, ast.ImportFrom):
             entries += _import_bindings(node, "").values()
             entries += [(_import_base(node, ""), None)] if any(alias.name == "*" for alias in node.names) else []
-    return Package(Path(package_dir).resolve()).reach(entries)
+    return package(Path(package_dir).resolve()).reach(entries)
+
+
+@cache
+def package(folder: Path) -> Package:
+    """The one :class:`Package` of ``folder`` in this process: Snakemake's parse asks it for every rule's digest, and
+    each statement's analysis is done once, not once per rule that reaches it."""
+    return Package(folder)
 
 
 class Package:
-    """The murad modules under one folder."""
+    """The murad modules under one folder. Each statement's references and dump are kept (with the statement, so
+    its id is never reused) until its module's file changes, which parses it anew."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.data_files = sorted(
+        self._analysed: dict[int, tuple] = {}
+        self._modules: dict[str, Module | None] = {}  # looked up in this reach (files are stat'ed once per reach)
+
+    @property
+    def data_files(self) -> list[Path]:
+        return sorted(
             path
-            for path in folder.rglob("*")
+            for path in self.folder.rglob("*")
             if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts
         )
 
+    def _analysis(self, module: Module, statement: ast.stmt) -> tuple[list[Target], list[Target], str, tuple]:
+        """What ``statement`` refers to in murad, the import bindings it goes through, its dump and the strings that
+        could name a data file (:meth:`_data_parts`); once."""
+        if id(statement) not in self._analysed:
+            nodes = list(ast.walk(statement))  # walked once: every question below is asked of this list
+            analysis = (*self._uses(module, statement, nodes), _dump(statement), _file_names(nodes))
+            self._analysed[id(statement)] = (statement, *analysis)
+        return self._analysed[id(statement)][1:]
+
     def module(self, name: str) -> Module | None:
         """The module ``name`` (``murad.x``), or None where the folder has no such file."""
+        if name not in self._modules:
+            self._modules[name] = self._find_module(name)
+        return self._modules[name]
+
+    def _find_module(self, name: str) -> Module | None:
         relative = name.split(".")[1:]
         for path in (
             self.folder.joinpath(*relative).with_suffix(".py") if relative else None,
@@ -96,6 +123,8 @@ class Package:
     def reach(self, entries: list[Target]) -> dict[str, str]:
         parts: dict[str, str] = {}  # what the stage reaches, each by a key naming it
         pending: list[Target] = []
+        data_files = self.data_files
+        self._modules = {}  # a file edited since the last reach is parsed anew
         for entry in entries:
             end, passed = self._resolve(entry)
             pending += [end] if end else []
@@ -113,7 +142,7 @@ class Package:
             if (module.name, "") not in seen:  # the module's own code runs whenever any of it is used
                 seen.add((module.name, ""))
                 if module.preamble:
-                    parts[f"{module.name}:"] = "\n".join(_dump(statement) for statement in module.preamble)
+                    parts[f"{module.name}:"] = "\n".join(self._analysis(module, s)[2] for s in module.preamble)
                 statements += module.preamble
                 pending += [(star, None) for star in module.star_imports]
             names = [*module.definitions, *module.imports] if target[1] is None else [target[1]]
@@ -121,13 +150,13 @@ class Package:
                 if name in module.imports:
                     parts.update(self._binding_parts([(module.name, name)]))
                 for index, statement in enumerate(module.definitions.get(name, [])):  # (positions never count)
-                    parts[f"{module.name}.{name}#{index}"] = _dump(statement)
+                    parts[f"{module.name}.{name}#{index}"] = self._analysis(module, statement)[2]
                     statements.append(statement)
             for statement in statements:
-                uses, passed = self._uses(module, statement)
+                uses, passed, _, names = self._analysis(module, statement)
                 pending += uses
                 parts.update(self._binding_parts(passed))
-                parts.update(self._data_parts(statement))
+                parts.update(self._data_parts(names, data_files))
         return parts
 
     def _binding_parts(self, bindings: list[Target]) -> dict[str, str]:
@@ -139,20 +168,13 @@ class Package:
                 found[f"{module_name}.{name}="] = ":".join(map(str, module.imports[name]))
         return found
 
-    def _data_parts(self, statement: ast.stmt) -> dict[str, str]:
-        """The package's data files ``statement`` reads the way murad does, ``resources.files("murad.reference")``
-        with a file name (an f-string's pattern too): each as the hash of its content (the paper's tables)."""
-        texts, patterns = set(), []
-        for node in ast.walk(statement):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                texts.add(node.value)
-                patterns.append(re.escape(node.value))
-            elif isinstance(node, ast.JoinedStr):
-                patterns.append(
-                    "".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+" for part in node.values)
-                )
+    def _data_parts(self, names: tuple[set[str], list[str]], data_files: list[Path]) -> dict[str, str]:
+        """The package's data files a statement reads the way murad does, ``resources.files("murad.reference")``
+        with a file name (an f-string's pattern too; ``names``: :func:`_file_names`): each as the hash of its
+        content (the paper's tables)."""
+        texts, patterns = names
         found = {}
-        for path in self.data_files:
+        for path in data_files:
             package = ".".join([PACKAGE, *path.parent.relative_to(self.folder).parts])
             if package in texts and any(re.fullmatch(pattern, path.name) for pattern in patterns):
                 relative = path.relative_to(self.folder).as_posix()
@@ -177,26 +199,24 @@ class Package:
             target = module.imports[name]
         return None, passed
 
-    def _uses(self, module: Module, statement: ast.stmt) -> tuple[list[Target], list[Target]]:
-        """What ``statement``, a top-level statement of ``module``, refers to in murad, and the import bindings it
-        goes through."""
+    def _uses(self, module: Module, statement: ast.stmt, nodes: list[ast.AST]) -> tuple[list[Target], list[Target]]:
+        """What ``statement``, a top-level statement of ``module`` (``nodes``: all its nodes), refers to in murad,
+        and the import bindings it goes through."""
         local_imports: dict[str, Target] = {}
-        for node in ast.walk(statement):
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and node is not statement:
-                local_imports.update(_import_bindings(node, module.package))
         attributes: dict[str, set[str]] = {}  # name -> the .attr used on it
         attribute_bases = set()
-        for node in ast.walk(statement):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        for node in nodes:
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and node is not statement:
+                local_imports.update(_import_bindings(node, module.package))
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 attributes.setdefault(node.value.id, set()).add(node.attr)
                 attribute_bases.add(id(node.value))
-        bare = {
-            node.id for node in ast.walk(statement) if isinstance(node, ast.Name) and id(node) not in attribute_bases
-        }
+        names = {node.id for node in nodes if isinstance(node, ast.Name)}
+        bare = {node.id for node in nodes if isinstance(node, ast.Name) and id(node) not in attribute_bases}
 
         uses: list[Target] = []
         passed: list[Target] = []
-        for name in self._global_names(module, statement) | set(local_imports):
+        for name in self._global_names(module, statement, names) | set(local_imports):
             if name in local_imports:
                 bound = local_imports[name]
             elif name in module.definitions:
@@ -219,11 +239,12 @@ class Package:
                 uses += [inner] if inner else []
         return uses, passed
 
-    def _global_names(self, module: Module, statement: ast.stmt) -> set[str]:
+    def _global_names(self, module: Module, statement: ast.stmt, every_name: set[str]) -> set[str]:
         """Module-level names ``statement`` uses: for a def or class, its symbol table's globals plus what its
-        decorators, defaults, annotations and bases use (they run in the module's scope); otherwise every name."""
+        decorators, defaults, annotations and bases use (they run in the module's scope); otherwise every name
+        (``every_name``)."""
         if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            return {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)}
+            return every_name
         outside: list[ast.AST] = list(statement.decorator_list)
         if isinstance(statement, ast.ClassDef):
             outside += statement.bases + statement.keywords
@@ -246,7 +267,7 @@ class Package:
         names = {node.id for tree in outside for node in ast.walk(tree) if isinstance(node, ast.Name)}
         scope = module.scopes.get((statement.name, statement.lineno))
         if scope is None:  # not found in the symbol table: take every name (only ever more, never less)
-            return names | {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)}
+            return names | every_name
         return names | _globals_used(scope)
 
 
@@ -309,6 +330,21 @@ def _parse_module(path: Path, name: str, mtime_ns: int, size: int) -> Module:
     top = symtable.symtable(source, str(path), "exec")
     module.scopes = {(child.get_name(), child.get_lineno()): child for child in top.get_children()}
     return module
+
+
+def _file_names(nodes: list[ast.AST]) -> tuple[set[str], list[str]]:
+    """The strings among a statement's ``nodes`` (a package's name among them) and, as patterns, its strings and
+    f-strings."""
+    texts, patterns = set(), []
+    for node in nodes:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.add(node.value)
+            patterns.append(re.escape(node.value))
+        elif isinstance(node, ast.JoinedStr):
+            patterns.append(
+                "".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+" for part in node.values)
+            )
+    return texts, patterns
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

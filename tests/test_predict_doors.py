@@ -417,3 +417,40 @@ def test_shown_names_are_one_line_and_give_back_the_file_systems_bytes():
     for name in (b"r\xf6ntgen.png", "röntgen.png".encode(), b"a\rb\nc\x7f", b"back\\slash\\x41", b"\xc2\x85 nel"):
         text = shown(os.fsdecode(name))
         assert text.isprintable() and original(text) == name
+
+
+# ------------------------------------------------------------------------------------------ the overlays' colours
+
+
+def test_overlays_take_the_runs_colour_map_and_opacity_unless_the_flags_say_otherwise(tmp_path):
+    models = tmp_path / "work/results/models/resnet18"
+    models.mkdir(parents=True)
+    fake_trained_model(models / "model.pt", "resnet18", 32)
+    report = tmp_path / "work/results/report"
+    report.mkdir()
+    (report / "config.yaml").write_text("cam: {colormap: gray, alpha: 0.0}\n")  # the run's: no colour at all
+    studies = two_studies(tmp_path / "incoming")
+
+    def overlays(out: Path, *flags) -> list[np.ndarray]:
+        done = murad_predict(studies, "--model", models, "--out", out, *flags)
+        assert done.returncode == 0, done.stderr
+        return [np.asarray(Image.open(path).convert("RGB")) for path in sorted((out / "overlays").rglob("*.png"))]
+
+    grey = overlays(tmp_path / "run")
+    assert grey and all(
+        (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all() for image in grey
+    )
+    coloured = overlays(tmp_path / "flags", "--colormap", "jet", "--alpha", "0.9")
+    assert any((image[..., 0] != image[..., 2]).any() for image in coloured)
+
+    refused = murad_predict(studies, "--model", models, "--out", tmp_path / "bad", "--colormap", "nope")
+    assert refused.returncode == 1 and "--colormap 'nope': not a matplotlib colour map name" in one_line(
+        refused, "ERROR"
+    )
+    assert not (tmp_path / "bad").exists()
+    (report / "config.yaml").write_text("cam: {colormap: gray, alpha: 7}\n")
+    refused = murad_predict(studies, "--model", models, "--out", tmp_path / "bad")
+    assert refused.returncode == 1 and "config.yaml: cam.alpha 7: not an opacity in [0, 1]" in one_line(
+        refused, "ERROR"
+    )
+    assert not (tmp_path / "bad").exists()

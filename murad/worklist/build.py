@@ -309,6 +309,40 @@ def _summary(worklist: pd.DataFrame, images: int, not_read: int, seconds: float,
     }
 
 
+DEFAULT_DRAWING = {"colormap": "jet", "alpha": 0.45}  # the workflow's cam.colormap and cam.alpha defaults
+RUN_CONFIGURATION = Path("report") / "config.yaml"  # a run's configuration, in its results/ beside models/
+
+
+def check_drawing(colormap: str | None, alpha: float | None, colormap_key: str, alpha_key: str) -> None:
+    """:class:`InputError` naming the key where ``colormap`` is no matplotlib colour map or ``alpha`` not in [0, 1]."""
+    from ..config import is_colormap
+
+    if colormap is not None and not (isinstance(colormap, str) and is_colormap(colormap)):
+        raise InputError(f"{colormap_key} {colormap!r}: not a matplotlib colour map name")
+    if alpha is not None and not (isinstance(alpha, int | float) and 0 <= alpha <= 1):
+        raise InputError(f"{alpha_key} {alpha!r}: not an opacity in [0, 1]")
+
+
+def drawing_settings(model_path: Path, colormap: str | None, alpha: float | None) -> tuple[str, float]:
+    """The overlays' colour map and opacity: those given, else the ``cam.colormap`` and ``cam.alpha`` of the run
+    that trained ``model_path`` (``results/models/<model>/model.pt`` -> ``results/report/config.yaml``, as the
+    workflow records it), else the workflow's defaults."""
+    import yaml
+
+    path = model_path.parent.parent.parent / RUN_CONFIGURATION
+    run = {}
+    if path.is_file():
+        try:
+            run = (yaml.safe_load(path.read_text()) or {}).get("cam") or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError) as error:
+            raise InputError(f"{shown(str(path))}: the run's configuration cannot be read ({error})") from None
+        check_drawing(
+            run.get("colormap"), run.get("alpha"), f"{shown(str(path))}: cam.colormap", f"{shown(str(path))}: cam.alpha"
+        )
+    chosen = {**DEFAULT_DRAWING, **{k: run[k] for k in DEFAULT_DRAWING if run.get(k) is not None}}
+    return colormap or chosen["colormap"], chosen["alpha"] if alpha is None else alpha
+
+
 def make_worklist(
     source: str,
     models: list[str],
@@ -318,12 +352,13 @@ def make_worklist(
     threshold: float | None = None,
     batch_size: int = 32,
     threads: int | None = None,
-    colormap: str = "jet",
-    alpha: float = 0.45,
+    colormap: str | None = None,
+    alpha: float | None = None,
     progress: bool | None = None,
 ) -> int:
     """Write the worklist of the studies in ``source`` (a folder or CSV) to ``out_dir``; return how many studies are
-    not ``ok`` (0: every file was read and every study predicted)."""
+    not ``ok`` (0: every file was read and every study predicted). The overlays use ``colormap`` and ``alpha`` where
+    given, else the model's run's ``cam.colormap`` and ``cam.alpha`` (:func:`drawing_settings`)."""
     started = time.perf_counter()
     source_path, out_path = Path(source), Path(out_dir)
     if batch_size < 1:
@@ -332,6 +367,7 @@ def make_worklist(
         raise InputError(f"--threads {threads}: must be at least 1")
     if threshold is not None and not 0 <= threshold <= 1:
         raise InputError(f"--threshold {threshold}: not a probability in [0, 1]")
+    check_drawing(colormap, alpha, "--colormap", "--alpha")
     check_output_folder(out_path, source_path, Path(root) if root is not None else None)
     with OutputFolder(out_path) as output:
         found, hidden = find_studies(source_path, root, out_path)
@@ -343,6 +379,7 @@ def make_worklist(
             torch.set_num_threads(threads)
         device = choose_device()
         answerer = load_answerer(models, device, operating_point, threshold)
+        colormap, alpha = drawing_settings(answerer.members[0].path, colormap, alpha)
         studies = _study_results(found, source_path)
         loaded = time.perf_counter()
         predictor = Predictor(answerer, device, batch_size, output.staging / OVERLAYS, colormap, alpha)
