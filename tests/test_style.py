@@ -4,6 +4,7 @@ linter over the rules; and every package that murad imports declared as a depend
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 import tomllib
@@ -61,3 +62,12 @@ def test_snakemake_lint_finds_nothing(tmp_path):
         text=True,
     )
     assert done.returncode == 0 and "Congratulations" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_no_function_or_module_of_the_package_is_over_the_house_limits():
+    spec = importlib.util.spec_from_file_location("house", REPO / "benchmarks/house.py")
+    house = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(house)
+    functions, modules = house.measures()
+    assert functions[0][0] <= house.FUNCTION_LIMIT, functions[:3]
+    assert modules[0][0] <= house.MODULE_LIMIT, modules[:3]
