@@ -17,8 +17,6 @@ from __future__ import annotations
 import pandas as pd
 
 from .errors import InputError
-from .metrics import study_metrics
-from .operating_points import operating_point_metrics
 from .result_names import ordered
 from .synthetic import LESION_KINDS
 
@@ -74,6 +72,11 @@ def subgroup_metrics(
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per subgroup and model or ensemble (``SUBGROUP_COLUMNS``; the module docstring says what each holds)."""
+    # here, not at the top: the workflow's parse imports this module for KIND_SUBGROUPS, and scikit-learn and scipy
+    # (through the metrics) would add most of a second to every `snakemake` command
+    from .metrics import study_metrics
+    from .operating_points import operating_point_metrics
+
     rows = []
     for subgroup, (source, members) in sorted(subgroups.items()):
         for model in ordered(studies):
