@@ -34,6 +34,11 @@ def _add_measurement_options(parser: argparse.ArgumentParser, out_help: str) -> 
     parser.add_argument("--seed", type=int, default=0)
 
 
+def _measurement(args: argparse.Namespace) -> dict:
+    """What ``murad metrics`` and ``murad compare`` share: the output, the threshold and the bootstrap."""
+    return {"out_csv": args.out, "threshold": args.threshold, "repetitions": args.bootstrap, "seed": args.seed}
+
+
 def add_metrics(commands) -> None:
     parser = commands.add_parser(
         "metrics",
@@ -48,15 +53,7 @@ def add_metrics(commands) -> None:
 def run_metrics(args: argparse.Namespace) -> None:
     from .jobs.evaluate import metrics
 
-    run_logged(
-        metrics,
-        None,
-        studies_csv=args.studies_csv,
-        out_csv=args.out,
-        threshold=args.threshold,
-        repetitions=args.bootstrap,
-        seed=args.seed,
-    )
+    run_logged(metrics, None, studies_csv=args.studies_csv, **_measurement(args))
 
 
 def add_compare(commands) -> None:
@@ -75,16 +72,7 @@ def add_compare(commands) -> None:
 def run_compare(args: argparse.Namespace) -> None:
     from .compare import compare_csvs  # scipy and scikit-learn only for this command
 
-    run_logged(
-        compare_csvs,
-        None,
-        studies_a_csv=args.studies_a,
-        studies_b_csv=args.studies_b,
-        out_csv=args.out,
-        threshold=args.threshold,
-        repetitions=args.bootstrap,
-        seed=args.seed,
-    )
+    run_logged(compare_csvs, None, studies_a_csv=args.studies_a, studies_b_csv=args.studies_b, **_measurement(args))
 
 
 def add_predict(commands) -> None:
