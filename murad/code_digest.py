@@ -20,14 +20,21 @@ change nothing; any other edit of a definition the stage reaches (a line of code
 an import) re-runs it, including an edit to a part of a constant (one entry of a table) the stage does not read.
 Code reached only at run time is not followed: ``getattr`` with a computed name, ``importlib``, a registry that
 decorators fill; murad has none of these.
+
+Snakemake parses the workflow on every command, so the digests are kept in a cache file (the workflow's is in the
+working directory's ``.snakemake/``): a command that finds the script and the package's files as they were (path,
+size and modification time) reads them from there and analyses nothing.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import os
 import re
 import symtable
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -49,11 +56,65 @@ class Module:
     scopes: dict[tuple[str, int], symtable.SymbolTable] = field(default_factory=dict)  # (def name, line) -> scope
 
 
-def murad_code_digest(script: str | Path, package_dir: str | Path) -> str:
-    """A short hex digest of every murad definition that ``script`` reaches in the package at ``package_dir``."""
+def murad_code_digest(script: str | Path, package_dir: str | Path, cache: str | Path | None = None) -> str:
+    """A short hex digest of every murad definition that ``script`` reaches in the package at ``package_dir``.
+
+    With ``cache`` (a JSON file), a digest taken before of the same files is read from there instead of being taken
+    anew: the same files are the script and every file of the package, each at the same path with the same size and
+    modification time (ns), what Python's own bytecode cache trusts (to the second). A cache that cannot be read is
+    taken anew; one that cannot be written is left as it is (the digest is the same either way)."""
+    if cache is None:
+        return _digest(script, package_dir)
+    cache = Path(cache)
+    package_key, script_key = _file_states(package_dir), _file_states(script)
+    stored = _read_cache(cache)
+    scripts = stored["scripts"] if stored.get("package") == package_key else {}
+    digest = scripts.get(script_key)
+    if not isinstance(digest, str):
+        digest = _digest(script, package_dir)
+        _write_cache(cache, {"package": package_key, "scripts": {**scripts, script_key: digest}})
+    return digest
+
+
+def _digest(script: str | Path, package_dir: str | Path) -> str:
     code = reached_code(script, package_dir)
     text = "\n".join(f"{key}\n{value}" for key, value in sorted(code.items()))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _file_states(path: str | Path) -> str:
+    """The path of ``path`` and, for it or each file under it (``__pycache__`` aside), its size and modification
+    time in ns, as one hash."""
+    root = Path(path).resolve()
+    states = [str(root)]
+    for folder, folders, files in os.walk(root) if root.is_dir() else [(root.parent, [], [root.name])]:
+        folders[:] = sorted(name for name in folders if name != "__pycache__")
+        for name in sorted(files):
+            stat = os.stat(Path(folder, name))
+            states.append(f"{Path(folder, name).relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(states).encode()).hexdigest()
+
+
+def _read_cache(cache: Path) -> dict:
+    try:
+        stored = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) and isinstance(stored.get("scripts"), dict) else {}
+
+
+def _write_cache(cache: Path, stored: dict) -> None:
+    """Write ``stored`` to ``cache`` whole (a reader never sees half of it), or leave it as it is."""
+    temporary = None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache.parent, prefix=f".{cache.name}.", delete=False) as file:
+            temporary = Path(file.name)
+            json.dump(stored, file)
+        os.replace(temporary, cache)
+    except OSError:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 def reached_code(script: str | Path, package_dir: str | Path) -> dict[str, str]:

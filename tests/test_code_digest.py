@@ -7,12 +7,15 @@ own dry run on a finished pipeline.
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from murad import code_digest
 from murad.code_digest import murad_code_digest, reached_code
 
 from .conftest import REPO, add_statement
@@ -111,6 +114,45 @@ def test_comments_docstrings_and_formatting_change_nothing(project):
     path.write_text(reformatted)
     assert ast.dump(ast.parse(reformatted)) != ast.dump(tree)  # the edit is real
     assert digests(project) == before
+
+
+def test_a_digest_from_the_cache_is_the_digest_of_the_files_as_they_are_now(project, monkeypatch):
+    # the workflow keeps the digests in .snakemake/ so that a dry run does not analyse the code again: an edit of
+    # any kind must still be seen, and a cache that is broken or cannot be written must change nothing
+    script, package = project / "workflow/scripts/train.py", project / "murad"
+    cache = project / ".snakemake/murad_code_digests.json"
+
+    def uncached() -> str:
+        return code_digest.murad_code_digest(script, package)
+
+    def cached() -> str:
+        return code_digest.murad_code_digest(script, package, cache)
+
+    taken = uncached()
+    assert cached() == taken and cache.is_file()
+    with monkeypatch.context() as patched:  # the second time it is read, not taken
+        patched.setattr(code_digest, "reached_code", lambda *_: pytest.fail("analysed the code again"))
+        assert cached() == taken
+    # an edit of a module the stage runs, of the same size (the time alone tells it from the cached file)
+    path = package / "data.py"
+    before = path.stat()
+    path.write_text(path.read_text().replace("IMAGENET_STD = (0.229,", "IMAGENET_STD = (0.228,"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
+    assert path.stat().st_size == before.st_size
+    assert uncached() != taken and cached() == uncached()
+    edited = uncached()
+    # an edit of the script itself
+    script.write_text(script.read_text() + "\nfrom murad.metrics import study_metrics\n")
+    assert uncached() != edited and cached() == uncached()
+    # a cache that is not JSON is taken anew and written whole; one that cannot be written is left alone
+    cache.write_text("{")
+    assert cached() == uncached()
+    assert json.loads(cache.read_text())
+    cache = project / "a file/murad_code_digests.json"
+    (project / "a file").write_text("not a folder")
+    assert cached() == uncached()
+    assert (project / "a file").read_text() == "not a folder"
+    assert [path.name for path in (project / ".snakemake").iterdir()] == ["murad_code_digests.json"]  # no temporary
 
 
 def test_the_digest_follows_attribute_access_on_an_imported_module(project):

@@ -91,8 +91,13 @@ wildcard_constraints:
 def murad_code(script):
     """A digest of the murad code the rule's script runs (every rule's `murad_code` param): when it changes,
     Snakemake re-runs the rule, as it does when the script itself changes. Comments, docstrings and formatting do
-    not count (murad/code_digest.py)."""
-    return murad_code_digest(Path(workflow.basedir) / "workflow/scripts" / script, Path(workflow.basedir) / "murad")
+    not count (murad/code_digest.py). The digests are kept in the working directory's .snakemake/ beside
+    Snakemake's own records, so a command that finds the code's files as they were takes them from there."""
+    return murad_code_digest(
+        Path(workflow.basedir) / "workflow/scripts" / script,
+        Path(workflow.basedir) / "murad",
+        cache=".snakemake/murad_code_digests.json",
+    )
 
 
 DATA_ROOT = config["dataset"]["root"].rstrip("/")
