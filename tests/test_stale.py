@@ -4,8 +4,9 @@ Snakemake re-runs a job when an output is missing or older than an input (trigge
 (`params`: murad passes each model's settings as params computed from the model wildcard, and the digest of the
 murad code the rule's script runs as `murad_code`), its set of input files (`input`), its script (`code`) or its
 software environment (`software-env`) changed since the run that made the output; whatever consumes a re-run job's
-output re-runs too. The run happens in a copy of the project, so that the cases can edit its code; each case writes
-its own config.yaml or edits one file and puts it back (a dry run changes nothing else), so they share one real run.
+output re-runs too. The session's finished run (conftest's ``pipeline``) is copied into a copy of the project, so that
+the cases can edit its code; each case writes its own config.yaml or edits one file and puts it back (a dry run
+changes nothing else), so they share that one real run.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import yaml
 
-from .conftest import add_statement, merged, project_copy, run_snakemake, tiny_config
+from .conftest import PIPELINE_MODELS, add_statement, merged, project_copy, run_snakemake
 
-MODELS = ("mobilenet_v2", "resnet34")
+MODELS = PIPELINE_MODELS
 ADDED = "resnet18"
 UPSTREAM = {"synthesize_mura", "verify_dataset", "tuning_split", "cache_images"}  # data, split and caches
 EXTERNAL_SET = {"synthesize_site", "verify_external", "cache_external"}  # the default's external set, made and checked
@@ -64,20 +66,24 @@ def dry_run(work: Path, config: dict, *args: str) -> list[Job]:
 class Finished(NamedTuple):
     work: Path  # a copy of the project, its pipeline run
     config: dict
+    data: Path  # the MURA the run read: the session's small MURA (an edit puts it back as it was)
     every_job: list[Job]  # the whole pipeline: `snakemake -n --forceall`
 
 
 @pytest.fixture(scope="module")
-def finished(small_mura, tmp_path_factory) -> Finished:
-    """One real run of the whole workflow (its default target) on two small models, 64 px, one epoch."""
+def finished(pipeline, tmp_path_factory) -> Finished:
+    """The session's one real run of the whole workflow (its default target; conftest's ``pipeline``: two small models,
+    64 px) with its config, results and Snakemake's records, in a copy of the project that the cases may edit. The
+    copies keep their files' times, so the copied code is as much older than the results as the checkout's is."""
     work = project_copy(tmp_path_factory.mktemp("stale"))
-    shutil.copytree(small_mura, work / "data")
-    config = tiny_config(work / "data", {model: None for model in MODELS})
-    result = run_snakemake(work, "-c2", config=config, timeout=1200, project=work)
-    assert result.returncode == 0, result.stderr[-5000:]
+    for part in ("results", ".snakemake"):
+        shutil.copytree(pipeline / part, work / part, symlinks=True)
+    shutil.copy2(pipeline / "config.yaml", work / "config.yaml")
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    assert tuple(config["training"]["models"]) == MODELS
     every_job = dry_run(work, config, "--forceall")
     assert {"train", "predict"} <= {job.rule for job in every_job}, every_job
-    return Finished(work, config, every_job)
+    return Finished(work, config, Path(config["dataset"]["root"]), every_job)
 
 
 @contextmanager
@@ -133,7 +139,7 @@ def test_adding_a_seed_trains_and_measures_only_that_seeds_runs(finished):
 
 def test_adding_an_external_set_runs_its_checks_predictions_and_measures_and_the_gathers_never_training(finished):
     # MURA valid's own folder as a set: a folder laid out as a MURA-v1.1 split needs no conversion
-    folder = str(finished.work / "data/MURA-v1.1/valid")
+    folder = str(finished.data / "MURA-v1.1/valid")
     config = merged(finished.config, {"external": {"second_site": {"studies": folder}}})
     jobs = dry_run(finished.work, config)
     size = str(finished.config["training"]["defaults"]["image_size"])
@@ -148,7 +154,7 @@ def test_adding_an_external_set_runs_its_checks_predictions_and_measures_and_the
 
 
 def test_adding_a_subgroup_measures_it_and_nothing_else(finished):
-    valid = (finished.work / "data/MURA-v1.1/valid_labeled_studies.csv").read_text().splitlines()
+    valid = (finished.data / "MURA-v1.1/valid_labeled_studies.csv").read_text().splitlines()
     subgroup = finished.work / "no_metal.csv"
     subgroup.write_text("study\n" + "\n".join(line.split(",")[0] for line in valid[:5]) + "\n")
     config = merged(finished.config, {"evaluation": {"subgroups": {"no_metal": str(subgroup)}}})
@@ -161,8 +167,9 @@ def test_adding_a_subgroup_measures_it_and_nothing_else(finished):
 
 def test_changed_data_reruns_the_whole_pipeline(finished):
     # A MURA index with one image less. (Touching it is not enough: for small files Snakemake compares checksums
-    # recorded at the run, and an unchanged file with a new mtime triggers nothing.) A dry run reads nothing else.
-    index = finished.work / "data/MURA-v1.1/train_image_paths.csv"
+    # recorded at the run, and an unchanged file with a new mtime triggers nothing.) A dry run reads nothing else. The
+    # file is the session's small MURA: `edited` puts it back, content and time, before any other test reads it.
+    index = finished.data / "MURA-v1.1/train_image_paths.csv"
     with edited(index, lambda path: path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))):
         jobs = dry_run(finished.work, finished.config)
     assert jobs == [job for job in finished.every_job if job.rule not in EXTERNAL_SET]  # another site's files stay
