@@ -1,5 +1,5 @@
 """The parts of benchmarks/gpu_check.sh that a CPU can run: its throughput code small, the GPU-hours projection, and
-its end-to-end configuration against the workflow."""
+its end-to-end configuration against the workflow; and benchmarks/same_numbers.py, which compares two runs."""
 
 from __future__ import annotations
 
@@ -82,3 +82,32 @@ def test_the_script_says_so_without_a_gpu_and_its_end_to_end_config_fits_the_wor
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"^train\s+2$", result.stdout, re.M) and re.search(r"^cam_maps\s+1$", result.stdout, re.M)
+
+
+def test_same_numbers_tells_a_changed_number_from_a_changed_time_or_drawing(tmp_path):
+    # benchmarks/same_numbers.py is how a restructuring shows it changed no result: it must not pass a changed number
+    import numpy as np
+
+    def run_folder(name: str, kappa: str, seconds: str, maps: np.ndarray, figure: bytes):
+        root = tmp_path / name
+        (root / "models/m").mkdir(parents=True)
+        (root / "figures").mkdir()
+        (root / "models/m/history.csv").write_text(f"epoch,tune_kappa,seconds\n1,{kappa},{seconds}\n")
+        (root / "models/m/meta.json").write_text(f'{{"git_commit": "{name}", "training_seconds": {seconds}}}')
+        np.savez(root / "models/m/maps.npz", maps=maps)
+        (root / "figures/bars.png").write_bytes(figure)
+        return str(root)
+
+    def same(a: str, b: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(REPO / "benchmarks/same_numbers.py"), a, b]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    maps = np.arange(6, dtype=np.float32).reshape(2, 3)
+    before = run_folder("before", "0.5", "3.0", maps, b"one drawing")
+    after = same(before, run_folder("after", "0.5", "4.5", maps, b"another drawing"))
+    assert after.returncode == 0, after.stdout
+    assert "differs (presentation): figures/bars.png" in after.stdout
+    for name, kappa, changed_maps in (("kappa", "0.6", maps), ("maps", "0.5", maps + 1e-7)):
+        result = same(before, run_folder(name, kappa, "3.0", changed_maps, b"one drawing"))
+        assert result.returncode == 1, result.stdout
+        assert f"differs (numbers): models/m/{'history.csv' if name == 'kappa' else 'maps.npz'}" in result.stdout
