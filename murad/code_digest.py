@@ -29,12 +29,13 @@ size and modification time) reads them from there and analyses nothing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
 import re
 import symtable
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -105,16 +106,15 @@ def _read_cache(cache: Path) -> dict:
 
 def _write_cache(cache: Path, stored: dict) -> None:
     """Write ``stored`` to ``cache`` whole (a reader never sees half of it), or leave it as it is."""
-    temporary = None
+    temporary = cache.with_name(f".{cache.name}.{uuid.uuid4().hex}")  # (its own name: another parse may write too)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=cache.parent, prefix=f".{cache.name}.", delete=False) as file:
-            temporary = Path(file.name)
+        with open(temporary, "x") as file:  # (with the user's umask, as Snakemake's own records are)
             json.dump(stored, file)
         os.replace(temporary, cache)
     except OSError:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # (not made, or its folder is not one)
+            temporary.unlink()
 
 
 def reached_code(script: str | Path, package_dir: str | Path) -> dict[str, str]:

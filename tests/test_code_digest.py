@@ -155,6 +155,19 @@ def test_a_digest_from_the_cache_is_the_digest_of_the_files_as_they_are_now(proj
     assert [path.name for path in (project / ".snakemake").iterdir()] == ["murad_code_digests.json"]  # no temporary
 
 
+def test_parses_at_once_share_the_cache_and_each_reads_a_whole_one(project):
+    # Snakemake on a cluster parses the workflow in every job: many may write the cache at the same moment
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache, package = project / ".snakemake/murad_code_digests.json", project / "murad"
+    scripts = [project / "workflow/scripts" / script for script in SCRIPTS] * 3
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(lambda script: murad_code_digest(script, package, cache), scripts))
+    assert taken == [murad_code_digest(script, package) for script in scripts]
+    assert isinstance(json.loads(cache.read_text())["scripts"], dict)
+    assert [path.name for path in cache.parent.iterdir()] == [cache.name]  # no temporary left
+
+
 def test_the_digest_follows_attribute_access_on_an_imported_module(project):
     # jobs.cam does `from ..cam import localization, maps` and calls maps.<name>: the names it calls count, the others
     # not; so the GPU job that computes the maps reaches no drawing code, and the one that draws them no CNN
