@@ -91,7 +91,10 @@ def _file_states(path: str | Path) -> str:
     for folder, folders, files in os.walk(root) if root.is_dir() else [(root.parent, [], [root.name])]:
         folders[:] = sorted(name for name in folders if name != "__pycache__")
         for name in sorted(files):
-            stat = os.stat(Path(folder, name))
+            try:
+                stat = os.stat(Path(folder, name))
+            except OSError:  # gone since the listing (an editor's temporary file): then it is not code
+                continue
             states.append(f"{Path(folder, name).relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(states).encode()).hexdigest()
 
