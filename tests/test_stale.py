@@ -12,6 +12,7 @@ changes nothing else), so they share that one real run.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -101,6 +102,12 @@ def edited(path: Path, edit: Callable[[Path], None]):
 
 def test_nothing_is_left_to_do_after_the_run(finished):
     assert dry_run(finished.work, finished.config) == []
+    # every rule's code digest is kept for the next command (README, "What re-runs"): one per rule of this copy
+    cache = json.loads((finished.work / ".snakemake/murad_code_digests.json").read_text())
+    scripts = {path.name for path in (finished.work / "workflow/scripts").glob("*.py")}
+    assert finished.config["dataset"]["source"] == "mura"
+    scripts.remove("synthesize_mura.py")  # (its rule is defined for synthetic data only: data.smk)
+    assert len(cache["scripts"]) == len(scripts) > 20
 
 
 def only_that_model(jobs: list[Job], model: str) -> None:
