@@ -96,7 +96,7 @@ def _file_states(path: str | Path) -> str:
             except OSError:  # gone since the listing (an editor's temporary file): then it is not code
                 continue
             states.append(f"{Path(folder, name).relative_to(root)}\t{stat.st_size}\t{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(states).encode()).hexdigest()
+    return hashlib.sha256("\n".join(states).encode(errors="surrogateescape")).hexdigest()  # (any bytes)
 
 
 def _read_cache(cache: Path) -> dict:

@@ -148,6 +148,9 @@ def test_a_digest_from_the_cache_is_the_digest_of_the_files_as_they_are_now(proj
     cache.write_text("{")
     assert cached() == uncached()
     assert json.loads(cache.read_text())
+    # a file whose name is not UTF-8 in the package (an editor's or a copy tool's leftover) is stat'ed like any other
+    os.close(os.open(os.fsencode(package) + b"/notes-\xff.txt", os.O_CREAT | os.O_WRONLY))
+    assert cached() == uncached()
     cache = project / "a file/murad_code_digests.json"
     (project / "a file").write_text("not a folder")
     assert cached() == uncached()
